@@ -1,0 +1,205 @@
+"""The HTTP data contract (see CONTRACT.md): request and response models. `/openapi.json` is
+generated from these, so the models are the single source of truth for field names and rules."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# RFC 3339 date-time: a full date, a time, and an explicit offset. Python's fromisoformat alone
+# is looser (date-only, no offset), and an ambiguous timestamp would corrupt provenance ordering.
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+# C0 controls other than tab, newline, vertical tab, form feed and carriage return.
+_BINARY = re.compile(r"[\x00-\x08\x0e-\x1f]")
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+MatchKind = Literal["new", "exact", "near"]
+IngestState = Literal["queued", "processing", "done", "failed"]
+
+
+def _check_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid UTF-8 (lone surrogates or undecodable bytes)") from None
+    if _BINARY.search(value):
+        raise ValueError("contains control characters: binary data is not an article")
+    return value
+
+
+class ArticleIn(BaseModel):
+    """One article as a feed poller or backfill sends it."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    url: str = Field(description="Absolute http(s) URL of the article", max_length=8192)
+    text: str | None = Field(None, description="Plain text as the site served it, chrome included")
+    html: str | None = Field(None, description="The page's (or the article's) HTML")
+    title: str | None = Field(None, max_length=2000, description="Inferred when absent")
+    source: str | None = Field(None, max_length=500, description="Publisher; default: URL host")
+    published_at: datetime | None = Field(None, description="RFC 3339 date-time with offset")
+    language: str | None = Field(None, max_length=35, description="BCP 47 tag; detected if absent")
+    metadata: dict[str, Any] | None = Field(None, description="Stored and returned as given")
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            raise ValueError("is not a URL") from None
+        if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an absolute http or https URL")
+        return value
+
+    @field_validator("text", "html", "title", "source")
+    @classmethod
+    def _valid_text(cls, value: str | None) -> str | None:
+        return _check_text(value)
+
+    @field_validator("published_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not _RFC3339.match(value):
+            raise ValueError("must be an RFC 3339 date-time such as 2016-02-11T09:30:00Z")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _bcp47(cls, value: str | None) -> str | None:
+        if value is not None and not _BCP47.match(value):
+            raise ValueError("must be a BCP 47 language tag such as en or pt-BR")
+        return value
+
+    @model_validator(mode="after")
+    def _has_content(self) -> ArticleIn:
+        if not (self.text and self.text.strip()) and not (self.html and self.html.strip()):
+            raise ValueError("one of `text` or `html` is required and must not be empty")
+        return self
+
+    @property
+    def effective_source(self) -> str:
+        return self.source or (urlsplit(self.url).hostname or "").lower()
+
+
+class ArticleBatchIn(BaseModel):
+    articles: list[dict[str, Any]] = Field(description="Articles, each as in ArticleIn")
+
+
+class IngestReceipt(BaseModel):
+    ingest_id: str
+    status: IngestState
+    status_url: str
+
+
+class IngestBatchReceipt(BaseModel):
+    receipts: list[IngestReceipt]
+
+
+class IngestStatus(BaseModel):
+    ingest_id: str
+    status: IngestState
+    url: str
+    received_at: datetime
+    attempts: int
+    document_id: str | None = None
+    match: MatchKind | None = None
+    similarity: float | None = None
+    error: str | None = None
+
+
+class ProvenanceOut(BaseModel):
+    ingest_id: str
+    url: str
+    source: str
+    published_at: datetime | None
+    received_at: datetime
+    match: MatchKind
+    similarity: float | None
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str | None
+    text: str
+    language: str | None
+    url: str
+    source: str
+    published_at: datetime | None
+    first_seen_at: datetime
+    updated_at: datetime
+    version: int
+    provenance_count: int
+    provenance: list[ProvenanceOut] | None = Field(
+        None, description="Every copy; on GET /documents/{id} only (paginated: /provenance)"
+    )
+
+
+class DocumentPage(BaseModel):
+    documents: list[DocumentOut]
+    next: str | None = Field(description="Cursor for ?after= ; null when nothing newer exists yet")
+
+
+class ProvenancePage(BaseModel):
+    provenance: list[ProvenanceOut]
+    next: str | None
+
+
+class LookupOut(BaseModel):
+    url: str
+    document_id: str
+    ingest_ids: list[str]
+
+
+class SimilarIn(BaseModel):
+    text: str | None = None
+    html: str | None = None
+    limit: int = Field(10, ge=1, le=100)
+
+    @field_validator("text", "html")
+    @classmethod
+    def _valid_text(cls, value: str | None) -> str | None:
+        return _check_text(value)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> SimilarIn:
+        if not (self.text and self.text.strip()) and not (self.html and self.html.strip()):
+            raise ValueError("one of `text` or `html` is required and must not be empty")
+        return self
+
+
+class SimilarHit(BaseModel):
+    document_id: str
+    similarity: float
+    containment: float
+    title: str | None
+
+
+class SimilarOut(BaseModel):
+    results: list[SimilarHit]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 Problem Details, the one shape of every error this API returns."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None

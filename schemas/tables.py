@@ -1,0 +1,125 @@
+"""The database schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+- `ingests`: every accepted article with its raw payload (kept for re-cleaning and audit) and
+  its processing state. The id is derived from (url, content), which makes re-posting idempotent
+  without a read-before-write race.
+- `documents`: one row per story, the canonical text. `change_seq` is the id of its latest
+  event, the cursor of the change feed.
+- `provenance`: every copy of a story (one row per ingest).
+- `signatures`: the MinHash of each canonical text; the LSH index is derived from these.
+- `events`: the outbox / change log (created, upgraded, copy_added).
+- `chrome_lines`: learned per-source line frequencies (the boilerplate model).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BIGINT elsewhere.
+_SeqId = BigInteger().with_variant(Integer(), "sqlite")
+
+ingests = Table(
+    "ingests",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("title", Text),
+    Column("text", Text),
+    Column("html", Text),
+    Column("language", String(35)),
+    Column("published_at", DateTime(timezone=True)),
+    Column("metadata", JSON),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("document_id", String(40)),
+    Column("match", String(8)),
+    Column("similarity", Float),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_ingests_status", ingests.c.status)
+Index("ix_ingests_url", ingests.c.url)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("title", Text),
+    Column("text", Text, nullable=False),
+    Column("language", String(35)),
+    Column("url", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("published_at", DateTime(timezone=True)),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("canonical_ingest_id", String(40), nullable=False),
+    Column("provenance_count", Integer, nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+)
+Index("ix_documents_change_seq", documents.c.change_seq, unique=True)
+
+provenance = Table(
+    "provenance",
+    metadata,
+    Column("id", _SeqId, primary_key=True, autoincrement=True),
+    Column("document_id", String(40), ForeignKey("documents.id"), nullable=False),
+    Column("ingest_id", String(40), ForeignKey("ingests.id"), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("published_at", DateTime(timezone=True)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("match", String(8), nullable=False),
+    Column("similarity", Float),
+)
+Index("ix_provenance_document", provenance.c.document_id, provenance.c.id)
+
+signatures = Table(
+    "signatures",
+    metadata,
+    Column("document_id", String(40), ForeignKey("documents.id"), primary_key=True),
+    # Two canonical documents with the same clean text would be one story told twice.
+    Column("text_hash", String(64), nullable=False, unique=True),
+    Column("hashvalues", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("seen_at", Float, nullable=False),
+)
+Index("ix_signatures_seen_at", signatures.c.seen_at)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", _SeqId, primary_key=True, autoincrement=True),
+    Column("document_id", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("ingest_id", String(40)),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+chrome_lines = Table(
+    "chrome_lines",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("line_hash", String(32), primary_key=True),
+    Column("pages", Integer, nullable=False),
+)

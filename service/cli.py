@@ -1,0 +1,90 @@
+"""The `canonry` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from canonry.service.config import SETTINGS, Settings
+from canonry.service.logs import configure_logging
+
+
+def _settings_help() -> str:
+    lines = ["settings (environment variables):"]
+    for s in SETTINGS:
+        default = "unset" if s.default is None else s.default
+        lines.append(f"  {s.env:<28} {s.help} (default: {default})")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="canonry",
+        description="Deduplicating news ingestion: strips boilerplate, finds syndicated copies, "
+                    "serves each story once with full provenance.",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API and the workers in one process",
+                                epilog=_settings_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", help="bind address (default: CANONRY_HOST)")
+    serve.add_argument("--port", type=int, help="port (default: CANONRY_PORT)")
+    serve.add_argument("--no-workers", action="store_true",
+                       help="API only: leave processing to `canonry worker` processes")
+
+    backfill = commands.add_parser(
+        "backfill", help="ingest an archive (JSONL or JSONL.gz, one article a line) through the "
+                         "queue, and with the embedded backends process it to the end")
+    backfill.add_argument("file")
+    backfill.add_argument("--batch", type=int, default=500, help="articles per commit")
+
+    evaluate = commands.add_parser("eval", help="measure quality on labelled data, in-process")
+    kinds = evaluate.add_subparsers(dest="kind", required=True, metavar="KIND")
+    extraction = kinds.add_parser("extraction", help="boilerplate removal: 4-gram P/R/F1 per mode")
+    extraction.add_argument("file")
+    extraction.add_argument("--mode", choices=["html", "text"], help="only this mode")
+    extraction.add_argument("--limit", type=int, help="first N pages only")
+    dedup = kinds.add_parser("dedup", help="duplicate detection: pairwise P/R/F1 and ARI")
+    dedup.add_argument("file")
+    dedup.add_argument("--limit", type=int, help="first N articles only")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "serve":
+        from aiohttp import web
+
+        from canonry.service.app import create_app
+
+        settings = Settings.from_env(host=args.host, port=args.port)
+        web.run_app(create_app(settings, run_workers=not args.no_workers),
+                    host=settings.host, port=settings.port, access_log=None)
+        return 0
+    if args.command == "backfill":
+        from canonry.service.backfill import backfill
+
+        return asyncio.run(backfill(settings, args.file, batch_size=args.batch))
+    if args.command == "eval" and args.kind == "extraction":
+        from canonry.workers.eval_extraction import evaluate_extraction, format_report
+
+        modes = [args.mode] if args.mode else None
+        print(format_report(evaluate_extraction(args.file, modes=modes, limit=args.limit)))
+        return 0
+    if args.command == "eval" and args.kind == "dedup":
+        from canonry.workers.eval_dedup import evaluate_dedup, format_report
+
+        print(format_report(evaluate_dedup(args.file, limit=args.limit)))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

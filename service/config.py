@@ -1,0 +1,93 @@
+"""Settings as data: every setting's name, default and help stand side by side in `SETTINGS`.
+
+The README's settings table and `canonry --help` are generated from (and tested against) this
+list, so a setting cannot exist without being documented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    env: str
+    field: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _optional(value: str) -> str | None:
+    return value or None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("CANONRY_DATABASE_URL", "database_url", "sqlite+aiosqlite:///./canonry.db",
+            "SQLAlchemy async URL: sqlite+aiosqlite:///… (embedded) or postgresql+asyncpg://…"),
+    Setting("CANONRY_REDIS_URL", "redis_url", None,
+            "Redis URL for the Streams queue and shared LSH index; unset: in-process queue and "
+            "in-memory index", _optional),
+    Setting("CANONRY_HOST", "host", "127.0.0.1", "Address `canonry serve` binds to"),
+    Setting("CANONRY_PORT", "port", 8080, "Port `canonry serve` listens on", int),
+    Setting("CANONRY_MAX_BODY_BYTES", "max_body_bytes", 10 * 1024 * 1024,
+            "Largest accepted POST /ingest body in bytes (larger: 413)", int),
+    Setting("CANONRY_MAX_BATCH", "max_batch", 1000,
+            "Most articles accepted in one POST /ingest", int),
+    Setting("CANONRY_WORKER_CONCURRENCY", "worker_concurrency", 2,
+            "Articles one worker process handles at once", int),
+    Setting("CANONRY_MAX_ATTEMPTS", "max_attempts", 5,
+            "Tries per article before it is dead-lettered as failed", int),
+    Setting("CANONRY_RETRY_BACKOFF", "retry_backoff", 0.5,
+            "Seconds before the first retry of a failed attempt (doubles per attempt, capped at "
+            "30 s)", float),
+    Setting("CANONRY_DEDUP_WINDOW_DAYS", "dedup_window_days", 30.0,
+            "Only documents first seen within this many days are near-duplicate candidates; older "
+            "index entries are evicted", float),
+    Setting("CANONRY_LOG_LEVEL", "log_level", "info", "debug, info, warning or error"),
+    Setting("CANONRY_LOG_FORMAT", "log_format", "console",
+            "console (human-readable) or json (one JSON object a line)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved settings; build with `Settings.from_env()` so defaults come from `SETTINGS`."""
+
+    database_url: str
+    redis_url: str | None
+    host: str
+    port: int
+    max_body_bytes: int
+    max_batch: int
+    worker_concurrency: int
+    max_attempts: int
+    retry_backoff: float
+    dedup_window_days: float
+    log_level: str
+    log_format: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {s.field: s.default for s in SETTINGS}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            if raw is not None:
+                try:
+                    values[setting.field] = setting.parse(raw)
+                except ValueError as exc:
+                    raise SystemExit(f"{setting.env}: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def dedup_window_seconds(self) -> float:
+        return self.dedup_window_days * 86400.0
+
+
+# A setting in SETTINGS without a field (or the reverse) is a bug caught at import time.
+assert {s.field for s in SETTINGS} == {f.name for f in fields(Settings)}

@@ -1,0 +1,105 @@
+"""Read routes: ingest status, canonical documents, provenance, the change feed, URL lookup and
+similar-document search."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from canonry.schemas.api import SimilarHit, SimilarIn, SimilarOut
+from canonry.service.ingest import field_errors
+from canonry.service.keys import INDEX, READS
+from canonry.service.problems import ProblemError
+from canonry.workers.article import RawArticle
+from canonry.workers.extract import extract
+from canonry.workers.fingerprint import fingerprint
+from canonry.workers.match import similarity
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ProblemError(422, f"query parameter `{name}` must be an integer from {low} to {high}",
+                           slug="validation-error")
+    return value
+
+
+def _json(model: object) -> web.Response:
+    return web.json_response(text=model.model_dump_json())  # type: ignore[attr-defined]
+
+
+async def get_ingest(request: web.Request) -> web.Response:
+    status = await request.app[READS].ingest(request.match_info["ingest_id"])
+    if status is None:
+        raise ProblemError(404, "no such ingest", slug="ingest-not-found")
+    return _json(status)
+
+
+async def get_document(request: web.Request) -> web.Response:
+    limit = _int_param(request, "provenance_limit", DEFAULT_PAGE, 0, MAX_PAGE)
+    document = await request.app[READS].document(request.match_info["document_id"], limit)
+    if document is None:
+        raise ProblemError(404, "no such document", slug="document-not-found")
+    return _json(document)
+
+
+async def get_provenance(request: web.Request) -> web.Response:
+    reads = request.app[READS]
+    document_id = request.match_info["document_id"]
+    after = _int_param(request, "after", 0, 0, 2**62)
+    limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    page = await reads.provenance(document_id, after, limit)
+    if not page.provenance and after == 0 and await reads.document(document_id, 0) is None:
+        raise ProblemError(404, "no such document", slug="document-not-found")
+    return _json(page)
+
+
+async def list_documents(request: web.Request) -> web.Response:
+    after = _int_param(request, "after", 0, 0, 2**62)
+    limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    return _json(await request.app[READS].feed(after, limit))
+
+
+async def lookup(request: web.Request) -> web.Response:
+    url = request.query.get("url")
+    if not url:
+        raise ProblemError(422, "query parameter `url` is required", slug="validation-error")
+    found = await request.app[READS].lookup(url)
+    if found is None:
+        raise ProblemError(404, "no document carries this URL", slug="url-not-found")
+    return _json(found)
+
+
+async def post_similar(request: web.Request) -> web.Response:
+    if request.content_type != "application/json":
+        raise ProblemError(415, "send application/json", slug="unsupported-media-type")
+    try:
+        query = SimilarIn.model_validate_json(await request.read())
+    except ValidationError as exc:
+        raise ProblemError(422, "invalid query", slug="validation-error",
+                           errors=field_errors("", exc)) from None
+    raw = RawArticle(url="http://query.invalid/", text=query.text, html=query.html)
+    fp = await asyncio.to_thread(lambda: fingerprint(extract(raw).text))
+    candidates = await request.app[INDEX].candidates(fp.hashvalues)
+    scored = sorted(
+        ((similarity(fp, c), c.document_id) for c in candidates),
+        key=lambda pair: (-pair[0][0], pair[1]),
+    )[: query.limit]
+    titles = await request.app[READS].titles([doc for _, doc in scored])
+    hits = [
+        SimilarHit(document_id=doc, similarity=round(jaccard, 4),
+                   containment=round(containment, 4), title=titles.get(doc))
+        for (jaccard, containment), doc in scored
+    ]
+    return _json(SimilarOut(results=hits))

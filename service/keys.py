@@ -1,0 +1,22 @@
+"""Every object the app shares between handlers, as a typed `web.AppKey`, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from canonry.service.config import Settings
+from canonry.service.reads import Reads
+from canonry.workers.index import DedupIndex
+from canonry.workers.queue import WorkQueue
+from canonry.workers.store import Store
+from canonry.workers.worker import Worker
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+READS = web.AppKey("reads", Reads)
+QUEUE = web.AppKey("queue", WorkQueue)
+INDEX = web.AppKey("index", DedupIndex)
+WORKER = web.AppKey("worker", Worker)
+WORKER_TASKS = web.AppKey("worker_tasks", list[asyncio.Task[None]])

@@ -1,0 +1,62 @@
+"""The route table: one list drives both the router and /openapi.json, so a route cannot be
+served without being documented."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from canonry.schemas import api
+from canonry.service import documents, health, ingest
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    status: int = 200
+    request: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/ingest", ingest.post_ingest,
+          "Accept one article, a batch {articles: [...]} or NDJSON; 202 with receipts",
+          status=202, request=api.ArticleIn, response=api.IngestReceipt,
+          errors=(400, 413, 415, 422, 503)),
+    Route("GET", "/ingest/{ingest_id}", documents.get_ingest, "Processing status of one ingest",
+          response=api.IngestStatus, errors=(404,)),
+    Route("GET", "/documents", documents.list_documents,
+          "Change feed: documents changed after the cursor, oldest change first",
+          response=api.DocumentPage, query={"after": "cursor from `next`", "limit": "1-1000"},
+          errors=(422,)),
+    Route("GET", "/documents/{document_id}", documents.get_document,
+          "A canonical document with its first provenance entries", response=api.DocumentOut,
+          query={"provenance_limit": "0-1000 (default 100)"}, errors=(404, 422)),
+    Route("GET", "/documents/{document_id}/provenance", documents.get_provenance,
+          "Every copy of the story, paginated", response=api.ProvenancePage,
+          query={"after": "cursor from `next`", "limit": "1-1000"}, errors=(404, 422)),
+    Route("GET", "/lookup", documents.lookup, "Which canonical document a URL belongs to",
+          response=api.LookupOut, query={"url": "the article URL"}, errors=(404, 422)),
+    Route("POST", "/similar", documents.post_similar,
+          "Canonical documents nearest to a text, with estimated similarity",
+          request=api.SimilarIn, response=api.SimilarOut, errors=(415, 422)),
+    Route("GET", "/healthz", health.healthz, "Liveness"),
+    Route("GET", "/readyz", health.readyz, "Readiness: database and queue answer",
+          errors=(503,)),
+    Route("GET", "/metrics", health.metrics, "Prometheus metrics"),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)

@@ -1,0 +1,54 @@
+"""Fixtures: settings per backend, the real app through aiohttp's test client, real servers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from canonry.service.app import create_app
+from canonry.service.config import Settings
+from tests.servers import Throwaways, create_database, database_url, drop_database
+
+
+@pytest.fixture(scope="session")
+def throwaways() -> Iterator[Throwaways]:
+    servers = Throwaways()
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(throwaways: Throwaways) -> str:
+    return database_url(throwaways)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database(backend: str, tmp_path: Path, postgres_admin_url: str) -> AsyncIterator[str]:
+    """Each test using this runs on the embedded SQLite store and on real PostgreSQL."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'canonry.db'}"
+        return
+    name = f"canonry_test_{uuid.uuid4().hex[:12]}"
+    url = await create_database(postgres_admin_url, name)
+    yield url
+    await drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+def settings(database: str) -> Settings:
+    return Settings.from_env({}, database_url=database, retry_backoff=0.01, max_attempts=3)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(settings))) as test_client:
+        yield test_client

@@ -1,0 +1,127 @@
+"""Real PostgreSQL and Redis for the suite.
+
+The suite reads CANONRY_TEST_DATABASE_URL and CANONRY_TEST_REDIS_URL (defaulting to the
+machine's servers on 127.0.0.1). Where nothing answers, it starts a throwaway server from the
+machine's binaries (initdb + pg_ctl, redis-server) in a temporary directory; where that is
+impossible too, it stops the run with a message saying so. It never skips silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _answers(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port),
+                                      timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    return None
+
+
+@dataclass
+class Throwaways:
+    """Servers this test run started itself; stopped at the end of the session."""
+
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="canonry-")))
+    stops: list[list[str]] = field(default_factory=list)
+
+    def postgres(self) -> str:
+        initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
+        if not (initdb and pg_ctl):
+            pytest.exit("PostgreSQL does not answer at CANONRY_TEST_DATABASE_URL and no initdb/"
+                        "pg_ctl binaries were found to start a throwaway one", returncode=3)
+        data, port = self.directory / "pg", _free_port()
+        user = ["-U", "postgres"]
+        run_as: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            shutil.chown(self.directory, "postgres")
+            run_as = ["runuser", "-u", "postgres", "--"]
+        subprocess.run([*run_as, initdb, "-D", str(data), "-A", "trust", *user],
+                       check=True, capture_output=True)
+        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-w", "-l", str(data / "log"), "-o",
+                        f"-p {port} -k {self.directory} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True)
+        self.stops.append([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"])
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+
+    def redis(self) -> str:
+        binary = shutil.which("redis-server")
+        if not binary:
+            pytest.exit("Redis does not answer at CANONRY_TEST_REDIS_URL and no redis-server "
+                        "binary was found to start a throwaway one", returncode=3)
+        port = _free_port()
+        subprocess.run([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                        "--appendonly", "no", "--daemonize", "yes",
+                        "--dir", str(self.directory),
+                        "--pidfile", str(self.directory / "redis.pid")], check=True)
+        self.stops.append(["redis-cli", "-p", str(port), "shutdown", "nosave"])
+        return f"redis://127.0.0.1:{port}/0"
+
+    def stop_all(self) -> None:
+        for command in self.stops:
+            subprocess.run(command, capture_output=True, check=False)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def database_url(throwaways: Throwaways) -> str:
+    url = os.environ.get("CANONRY_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+    return url if _answers(url, 5432) else throwaways.postgres()
+
+
+def redis_url(throwaways: Throwaways) -> str:
+    url = os.environ.get("CANONRY_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    return url if _answers(url, 6379) else throwaways.redis()
+
+
+async def create_database(admin_url: str, name: str) -> str:
+    """A fresh database for one test; returns its URL."""
+    import asyncpg
+
+    parts = urlsplit(admin_url.replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(parts.geturl())
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+

@@ -1,0 +1,33 @@
+"""The values that flow through the pure core: an article as it arrived, and what extraction made
+of it. Plain frozen dataclasses, so the core stays free of HTTP, database and queue types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RawArticle:
+    """One article as a feed or backfill sent it: `html` and/or `text`, chrome included."""
+
+    url: str
+    text: str | None = None
+    html: str | None = None
+    title: str | None = None
+    source: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What parse → normalise → clean produced: the article body and the metadata found.
+
+    `text` is the clean body: paragraphs separated by one blank line ("\\n\\n"), no chrome, no
+    repeated blocks, no captions or credits. It is empty when nothing article-like was found.
+    """
+
+    text: str
+    title: str | None = None
+    language: str | None = None
+    published_at: datetime | None = None

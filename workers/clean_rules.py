@@ -1,0 +1,162 @@
+"""The lexicon of cleaning: shapes of credits, captions, teasers and boilerplate lines.
+
+Kept apart from `clean.py` so that the rules fit on one screen and the algorithm stays readable.
+Every pattern describes a kind of line found on many sites, never one page or one site.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+WORD = re.compile(r"\w+")
+
+# Photo credits: an agency or "credit" word, usually after a comma or slash, with little else.
+_AGENCY = (
+    r"AFP|AP|Reuters|REUTERS|Getty(?: Images)?|EPA|Anadolu|Xinhua|Shutterstock|iStock(?:photo)?"
+    r"|Bloomberg|Pool|File|Handout|dpa|DPA|ANSA|Sputnik|TASS|Wikimedia(?: Commons)?|Flickr"
+    r"|Alamy|PA(?: Images| Wire)?|NurPhoto|SIPA|Sipa|Imago|Corbis|UPI|EFE|Kyodo|Yonhap"
+)
+CREDIT_LINE = re.compile(
+    rf"""^(?:
+        ,\s.*                                            # ", Russian Defence Ministry/AFP/File"
+      | (?:photo|image|picture|foto|video)s?\s*(?:credit|courtesy|source)?s?\s*:.*
+      | (?:credit|credits|source|courtesy|photograph|illustration)\s*:.*
+      | (?:©|\(c\)|copyright\b).{{0,80}}
+      | [^.!?]{{0,60}}\b(?:{_AGENCY})(?:\s*/\s*[\w .'-]+)*\s*   # "Bulent Kilic, AFP/File"
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# A caption that carries its credit at the end: "... 2017. REUTERS/Khalil Ashawi",
+# "... Credit: Reuters/Khalil Ashawi", "... in Syria [Anadolu]", "... (Getty Images)".
+CREDIT_TAIL = re.compile(
+    rf"""(?:
+        \b(?:{_AGENCY})\s*/\s*[\w .'-]+
+      | \b(?:photo|image|picture)?\s*credit\s*:\s*[^.]+
+      | \[(?:{_AGENCY}|[A-Z][\w-]+(?:\s[A-Z][\w-]+)?)\]
+      | \((?:{_AGENCY})(?:\s*/\s*[\w .'-]+)?\)
+    )\s*$""",
+    re.VERBOSE,
+)
+CAPTION_START = re.compile(r"^(?:above|below|top|left|right|pictured|photo|image|file photo)\s*:",
+                           re.IGNORECASE)
+
+# A teaser: a line cut short and ended with an ellipsis, repeated in full nearby.
+TEASER_END = re.compile(r"(?:\.\.\.|\[\.\.\.\])\s*$")
+
+# Lines that end the article: what follows is related links, comments, bios or sharing.
+END_MARKER = re.compile(
+    r"""^(?:
+        you\s+(?:may|might)\s+(?:also\s+)?(?:like|enjoy|be\s+interested)
+      | (?:related|recommended|more|popular|trending|latest|top)\s*
+        (?:stories|articles|posts|news|reads|content|links|coverage|from\b.*|on\b.*)?\s*:?
+      | read\s+(?:more|next|also|comments)\b.*
+      | also\s+read\b.*
+      | (?:no|\d+|view|show|load|leave\s+a|post\s+a|add\s+a)\s+comments?\b.*
+      | comments?\s*(?:\(\d+\))?
+      | written\s+by\b.{0,40}
+      | about\s+the\s+(?:author|writer)s?\b.*
+      | (?:share|tweet)\s+this(?:\s+(?:article|story|post))?\b.{0,20}
+      | tags?\s*:.*
+      | filed\s+under\b.*
+      | sign\s+up\b.*newsletter.*
+      | (?:subscribe|sign\s+up)\s+(?:to|for)\s+(?:our|the)\b.*
+      | leave\s+a\s+reply\b.*
+      | further\s+reading\b.*
+      | see\s+also\s*:?
+      | more\s+(?:from|in|on|about)?\s*\S+(?:\s+\S+){0,3}   # "More World", "More in Politics"
+      | .{0,60}\b(?:19|20)\d{2}\b.{0,30}\b(?:said|says|wrote|writes)\s*:   # a comment's header
+      | \d+\s+(?:comments?|responses?|replies|thoughts\s+on\b.*)
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+# Boilerplate wherever it stands: reading times, share counts, cookie and copyright notices.
+BOILERPLATE = re.compile(
+    r"""(?:
+        ^\d+\s*(?:min(?:ute)?s?|mins)\s+read$
+      | ^(?:advertisement|advertising|sponsored(?:\s+content)?|ad)$
+      | \ball\s+rights\s+reserved\b
+      | \b(?:this|our)\s+(?:web)?site\s+uses\s+cookies\b
+      | \bcookie\s+policy\b
+      | \bprivacy\s+policy\b
+      | \bterms\s+(?:of\s+(?:use|service)|and\s+conditions)\b
+      | \[email\s*protected\]
+      | \b[\w.+-]+@[\w-]+\.[\w.]+\b
+      | ^(?:posted|published|updated|last\s+updated)\s*(?:by|on|at|:)\b
+      | \bthis\s+(?:article|story|post)\s+(?:has\s+been|was)\s+(?:posted|published|written)\s+by\b
+      | \bclick\s+here\b
+      | ^(?:share|shares|tweet|email|print|reply|menu|search|home|login|log\s+in|sign\s+in)$
+      | ^(?:follow\s+us|connect\s+with\s+us)\b
+      | \bnewsletter\b
+      | \bsubscribe\b
+      | \bjavascript\b
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+_NUMERIC_DATE = re.compile(r"\b\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{1,2}:\d{2}\b")
+_MONTH_DATE = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b"
+    r"|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b"
+    r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+(?:19|20)\d{2}\b",
+    re.IGNORECASE,
+)
+DATE_MAX_WORDS = 8
+
+
+def is_date_line(text: str) -> bool:
+    """A dateline or timestamp standing alone ("03 February, 2016", "11:09 31.05.2016")."""
+    if len(WORD.findall(text)) > DATE_MAX_WORDS:
+        return False
+    return bool(_NUMERIC_DATE.search(text) or _MONTH_DATE.search(text))
+
+
+_LATIN_WORD = re.compile(r"[^\W\d_]+")
+HEADLINE_PREFIX_WORDS = 8
+HEADLINE_CAPITALISED = 0.75
+
+
+def starts_like_headline(text: str) -> bool:
+    """The first words are nearly all Capitalised: a title-cased headline, not a sentence.
+
+    Only for scripts with letter case; sentences start with one or two names at most.
+    """
+    words = _LATIN_WORD.findall(text)[:HEADLINE_PREFIX_WORDS]
+    cased = [w for w in words if w[0].isupper() or w[0].islower()]
+    if len(cased) < HEADLINE_PREFIX_WORDS:
+        return False
+    return sum(w[0].isupper() for w in cased) / len(cased) >= HEADLINE_CAPITALISED
+
+
+SENTENCE_END = re.compile(r"""[.!?。！？:;"')\]»]\s*$""")
+
+# py3langid codes -> jusText stoplist names, for the stopword-density signal.
+_STOPLIST_NAMES = {
+    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan",
+    "cs": "Czech", "cy": "Welsh", "da": "Danish", "de": "German", "el": "Greek", "en": "English",
+    "eo": "Esperanto", "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian",
+    "fi": "Finnish", "fr": "French", "ga": "Irish", "gl": "Galician", "he": "Hebrew", "hi": "Hindi",
+    "hr": "Croatian", "hu": "Hungarian", "hy": "Armenian", "id": "Indonesian", "is": "Icelandic",
+    "it": "Italian", "ka": "Georgian", "kk": "Kazakh", "ko": "Korean", "ku": "Kurdish",
+    "la": "Latin", "lt": "Lithuanian", "lv": "Latvian", "mk": "Macedonian", "ml": "Malayalam",
+    "mr": "Marathi", "ms": "Malay", "nb": "Norwegian_Bokmal", "ne": "Nepali", "nl": "Dutch",
+    "nn": "Norwegian_Nynorsk", "no": "Norwegian_Bokmal", "pl": "Polish", "pt": "Portuguese",
+    "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian", "sq": "Albanian",
+    "sr": "Serbian", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "te": "Telugu",
+    "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def stopwords(language: str | None) -> frozenset[str]:
+    """jusText's stoplist for a language code; empty when unknown (the signal is then skipped).
+
+    Reading the list is a one-off load of package data, cached, so extraction stays repeatable.
+    """
+    name = _STOPLIST_NAMES.get((language or "").split("-")[0].lower())
+    if name is None:
+        return frozenset()
+    import justext  # local: only needed once per language
+
+    return frozenset(justext.get_stoplist(name))

@@ -1,0 +1,49 @@
+"""Display-text normalisation: one spelling for characters that look alike.
+
+Two copies of one story often differ only in typography (seed 002 carries its body twice, once
+with straight and once with curly quotes), so everything downstream compares normalised text.
+This is display text, not shingling tokens: case, punctuation and digits are kept.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Applied after NFKC, which already folds NBSP and typographic spaces to " " and "…" to "...".
+_TRANSLATE = str.maketrans(
+    {
+        # One form of quotes: straight ' and ".
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u2039": "'", "\u203a": "'", "\u02bc": "'", "\uff07": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+        "\u00ab": '"', "\u00bb": '"', "\uff02": '"',
+        # One form of dashes: the ASCII hyphen-minus.
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
+        "\u2015": "-", "\u2212": "-", "\ufe58": "-", "\ufe63": "-", "\uff0d": "-",
+        # Invisible characters that only break matching. ZWNJ/ZWJ are kept: they are spelling in
+        # Persian and Indic scripts.
+        "\u200b": None, "\u2060": None, "\ufeff": None, "\u00ad": None, "\u180e": None,
+        # Tabs and the Unicode line/paragraph separators become plain whitespace.
+        "\t": " ", "\u2028": "\n", "\u2029": "\n", "\x0b": "\n", "\x0c": "\n",
+    }
+)  # fmt: skip
+
+# C0/C1 control characters other than newline: junk from scrapers.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"[^\S\n]+")
+
+
+def normalize_line(line: str) -> str:
+    """Normalise one line: NFKC, quotes, dashes, invisible characters, collapsed spaces."""
+    line = unicodedata.normalize("NFKC", line).translate(_TRANSLATE)
+    line = _CONTROL.sub(" ", line)
+    return _SPACES.sub(" ", line).strip()
+
+
+def normalize_text(text: str) -> str:
+    """Normalise a whole text line by line; line breaks are kept (blank lines mean block ends)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
+    text = _CONTROL.sub(" ", text)
+    return "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))

@@ -1,0 +1,109 @@
+"""Shingles: the set a text is fingerprinted as.
+
+Normalisation removes what syndication changes without changing the story (case, quote style,
+punctuation, digit forms, spacing), so those edits do not cost shared shingles. Texts in scripts
+written without spaces between words (CJK, Thai, ...) are shingled by characters, because
+splitting on spaces would give one "word" per sentence and almost no shared shingles.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Apostrophes join the word they sit in ("don't" == "don’t" == "dont") instead of splitting it.
+_APOSTROPHES = frozenset("'’‘`´ʼʹ′")
+_SPACES = re.compile(r"\s+")
+
+# Scripts whose text has no spaces between words (ranges are inclusive). Hangul is absent on
+# purpose: Korean puts spaces between words.
+_UNSPACED_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0x20000, 0x3FFFF),  # CJK extensions B and later
+)
+# Share of letters from those scripts above which a text is shingled by characters. A few
+# Latin brand names in a Japanese article do not make it a spaced text, nor the reverse.
+UNSPACED_SHARE = 0.3
+
+
+def _map_char(ch: str) -> str:
+    if ch in _APOSTROPHES:
+        return ""
+    if ch.isdigit():
+        # All digits are one: "12" and "١٢" and "2" (a changed count) cost no more than
+        # a changed word would. Dates and counts are too weak to tell stories apart anyway.
+        return "0"
+    category = unicodedata.category(ch)
+    # Punctuation (quotes, dashes, brackets), symbols and control/format characters (zero-width
+    # joiners, soft hyphens) separate words; combining marks (M*) are kept: Thai vowels are marks.
+    if category[0] in "PSCZ":
+        return " "
+    return ch
+
+
+class _CharMap(dict[int, str]):
+    """str.translate table filled on first sight of each character: a memo of `_map_char`."""
+
+    def __missing__(self, cp: int) -> str:
+        mapped = self[cp] = _map_char(chr(cp))
+        return mapped
+
+
+_CHAR_MAP = _CharMap()
+
+
+def normalize(text: str) -> str:
+    """Lower-cased text with punctuation, symbols and quotes removed, every digit mapped to "0"
+    and every run of whitespace made one space. NFKC first, so full-width and compatibility
+    forms (e.g. "Ｈｅｌｌｏ", "①") fold into their plain forms."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    mapped = folded.translate(_CHAR_MAP)
+    return _SPACES.sub(" ", mapped).strip()
+
+
+def _is_unspaced_char(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _UNSPACED_RANGES)
+
+
+def is_unspaced(text: str) -> bool:
+    """True when most of the text's letters are in a script written without word spaces.
+
+    Decided from the characters, not a language tag: tags are often missing or wrong on feeds.
+    """
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return False
+    unspaced = sum(1 for ch in letters if _is_unspaced_char(ch))
+    return unspaced >= UNSPACED_SHARE * len(letters)
+
+
+def word_shingles(normalized: str, size: int) -> set[str]:
+    """Distinct word n-grams; a text shorter than `size` words is one shingle."""
+    words = normalized.split()
+    if len(words) <= size:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def char_shingles(normalized: str, size: int) -> set[str]:
+    """Distinct character n-grams with spaces removed (they mark only punctuation there)."""
+    chars = normalized.replace(" ", "")
+    if len(chars) <= size:
+        return {chars} if chars else set()
+    return {chars[i : i + size] for i in range(len(chars) - size + 1)}
+
+
+def shingles(text: str, word_size: int = 5, char_size: int = 5) -> set[str]:
+    """The shingle set of `text`: word `word_size`-grams, or character `char_size`-grams when
+    the text is mostly in a script without word spaces."""
+    normalized = normalize(text)
+    if is_unspaced(normalized):
+        return char_shingles(normalized, char_size)
+    return word_shingles(normalized, word_size)

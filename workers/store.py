@@ -1,0 +1,364 @@
+"""The write side of the database: accepting ingests and recording dedup decisions.
+
+Every decision is one transaction — document, provenance, signature, event and the ingest's
+final status commit together or not at all — and is idempotent: a message processed twice (a
+redelivery after a crash) finds its ingest `done` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from canonry.schemas.tables import documents, events, ingests, provenance, signatures
+from canonry.workers.article import Extracted, RawArticle
+from canonry.workers.database import (
+    create_schema,
+    insert_ignoring_conflicts,
+    is_postgres,
+    make_engine,
+    serialize_event_order,
+)
+from canonry.workers.fingerprint import Fingerprint, decode_hashvalues, encode_hashvalues
+from canonry.workers.identity import document_id_for
+from canonry.workers.lsh import IndexEntry
+from canonry.workers.match import Verdict
+
+OPEN_STATES = ("queued", "processing")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; everything stored is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class NewIngest:
+    id: str
+    url: str
+    source: str
+    content_hash: str
+    title: str | None
+    text: str | None
+    html: str | None
+    language: str | None
+    published_at: datetime | None
+    metadata: dict[str, Any] | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """An ingest being processed: its raw payload and what the worker needs to record it."""
+
+    id: str
+    url: str
+    source: str
+    title: str | None
+    text: str | None
+    html: str | None
+    language: str | None
+    published_at: datetime | None
+    received_at: datetime
+    attempts: int
+
+    @property
+    def raw(self) -> RawArticle:
+        return RawArticle(url=self.url, text=self.text, html=self.html, title=self.title,
+                          source=self.source, language=self.language)
+
+    @property
+    def own_document_id(self) -> str:
+        """The id this ingest's document gets if it turns out to be a new story."""
+        return document_id_for(self.id)
+
+
+class CanonicalNotCommitted(Exception):
+    """The matched canonical was claimed in the index but its transaction has not landed yet."""
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        # SQLite has one writer per file: queue writers here rather than in SQLite's busy loop,
+        # where a deferred transaction upgrading to a write can fail outright.
+        self._write_lock = asyncio.Lock() if not is_postgres(engine) else None
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    @classmethod
+    def connect(cls, url: str) -> Store:
+        return cls(make_engine(url))
+
+    async def create_schema(self) -> None:
+        await create_schema(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
+
+    # -- acceptance -------------------------------------------------------------------------
+
+    async def accept(self, items: Sequence[NewIngest]) -> tuple[list[str], set[str]]:
+        """Insert new ingests, ignoring re-posts; return each item's status and the new ids."""
+        if not items:
+            return [], set()
+        rows = [_ingest_row(item) for item in _unique(items)]
+        async with self._writing() as conn:
+            inserted = await conn.execute(
+                insert_ignoring_conflicts(conn, ingests, rows).returning(ingests.c.id)
+            )
+            created = set(inserted.scalars())
+            found = await conn.execute(select(ingests.c.id, ingests.c.status).where(
+                ingests.c.id.in_([row["id"] for row in rows])
+            ))
+            status = {row.id: row.status for row in found}
+        return [status[item.id] for item in items], created
+
+    async def open_ingest_ids(self) -> list[str]:
+        """Ingests accepted but not finished: what a restart must queue again."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(ingests.c.id)
+                .where(ingests.c.status.in_(OPEN_STATES))
+                .order_by(ingests.c.received_at, ingests.c.id)
+            )
+            return list(result.scalars())
+
+    # -- processing -------------------------------------------------------------------------
+
+    async def start_attempt(self, ingest_id: str) -> Ingest | None:
+        """Mark an ingest `processing` and count the attempt; None when there is nothing to do."""
+        async with self._writing() as conn:
+            result = await conn.execute(
+                update(ingests)
+                .where(ingests.c.id == ingest_id, ingests.c.status.in_(OPEN_STATES))
+                .values(status="processing", attempts=ingests.c.attempts + 1, updated_at=utcnow())
+                .returning(
+                    ingests.c.id, ingests.c.url, ingests.c.source, ingests.c.title,
+                    ingests.c.text, ingests.c.html, ingests.c.language,
+                    ingests.c.published_at, ingests.c.received_at, ingests.c.attempts,
+                )
+            )
+            row = result.mappings().first()
+        if row is None:
+            return None
+        return Ingest(**{**row, "published_at": as_utc(row["published_at"]),
+                         "received_at": as_utc(row["received_at"])})
+
+    async def find_exact(self, text_hash: str) -> str | None:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(signatures.c.document_id).where(signatures.c.text_hash == text_hash)
+            )
+            return result.scalar()
+
+    async def record_new(self, ingest: Ingest, extracted: Extracted, fp: Fingerprint) -> str:
+        """A new story: its document, first provenance entry, signature and `created` event."""
+        now = utcnow()
+        doc_id = ingest.own_document_id
+        async with self._writing() as conn:
+            if not await _claim_ingest(conn, ingest.id):
+                return doc_id
+            seq = await _record_event(conn, doc_id, "created", 1, ingest.id, now)
+            await conn.execute(documents.insert().values({
+                "id": doc_id,
+                "title": ingest.title or extracted.title,
+                "text": extracted.text,
+                "language": ingest.language or extracted.language,
+                "url": ingest.url,
+                "source": ingest.source,
+                "published_at": ingest.published_at or extracted.published_at,
+                "first_seen_at": ingest.received_at,
+                "updated_at": now,
+                "version": 1,
+                "canonical_ingest_id": ingest.id,
+                "provenance_count": 0,
+                "change_seq": seq,
+            }))
+            await conn.execute(signatures.insert().values(
+                document_id=doc_id,
+                text_hash=fp.text_hash,
+                hashvalues=encode_hashvalues(fp.hashvalues),
+                size=fp.size,
+                seen_at=ingest.received_at.timestamp(),
+            ))
+            await _add_provenance(conn, doc_id, ingest, "new", None)
+            await _finish(conn, ingest.id, doc_id, "new", None)
+        return doc_id
+
+    async def record_copy(
+        self, ingest: Ingest, verdict: Verdict, extracted: Extracted, fp: Fingerprint
+    ) -> bool:
+        """A copy of an existing story; upgrades the canonical text when the verdict says so.
+
+        Returns whether the canonical text was upgraded. Raises CanonicalNotCommitted when the
+        matched document is not (yet) in the database.
+        """
+        assert verdict.document_id is not None
+        now = utcnow()
+        doc_id = verdict.document_id
+        upgraded = False
+        async with self._writing() as conn:
+            version = (await conn.execute(
+                select(documents.c.version).where(documents.c.id == doc_id)
+            )).scalar()
+            if version is None:
+                raise CanonicalNotCommitted(doc_id)
+            if not await _claim_ingest(conn, ingest.id):
+                return False
+            await _add_provenance(conn, doc_id, ingest, verdict.kind, verdict.similarity)
+            await _finish(conn, ingest.id, doc_id, verdict.kind, verdict.similarity)
+            if verdict.upgrade:
+                upgraded = await _upgrade(conn, doc_id, version + 1, ingest, extracted, fp, now)
+            seq = await _record_event(
+                conn, doc_id, "upgraded" if upgraded else "copy_added",
+                version + 1 if upgraded else version, ingest.id, now,
+            )
+            await conn.execute(
+                update(documents).where(documents.c.id == doc_id).values(change_seq=seq)
+            )
+        return upgraded
+
+    async def record_failure(self, ingest_id: str, error: str, *, final: bool) -> None:
+        """Note an attempt's error; `final` marks the ingest failed (it is dead-lettered)."""
+        async with self._writing() as conn:
+            await conn.execute(
+                update(ingests)
+                .where(ingests.c.id == ingest_id, ingests.c.status.in_(OPEN_STATES))
+                .values(status="failed" if final else "queued", error=error[:4000],
+                        updated_at=utcnow())
+            )
+
+    async def requeue(self, ingest_id: str) -> bool:
+        """Put a failed (dead-lettered) ingest back to `queued` with a fresh attempt budget."""
+        async with self._writing() as conn:
+            result = await conn.execute(
+                update(ingests)
+                .where(ingests.c.id == ingest_id, ingests.c.status == "failed")
+                .values(status="queued", attempts=0, error=None, updated_at=utcnow())
+            )
+            return result.rowcount > 0
+
+    async def index_entries(self, seen_since: float) -> list[IndexEntry]:
+        """Signatures of documents first seen since `seen_since`: what the LSH index holds."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(signatures).where(signatures.c.seen_at >= seen_since)
+                .order_by(signatures.c.seen_at)
+            )
+            return [
+                IndexEntry(document_id=row.document_id, text_hash=row.text_hash,
+                           hashvalues=decode_hashvalues(row.hashvalues), size=row.size,
+                           seen_at=row.seen_at)
+                for row in result
+            ]
+
+
+def _unique(items: Sequence[NewIngest]) -> list[NewIngest]:
+    return list({item.id: item for item in items}.values())
+
+
+def _ingest_row(item: NewIngest) -> dict[str, Any]:
+    return {
+        "id": item.id, "url": item.url, "source": item.source,
+        "content_hash": item.content_hash, "title": item.title, "text": item.text,
+        "html": item.html, "language": item.language, "published_at": item.published_at,
+        "metadata": item.metadata, "received_at": item.received_at, "status": "queued",
+        "attempts": 0, "updated_at": item.received_at,
+    }
+
+
+async def _claim_ingest(conn: AsyncConnection, ingest_id: str) -> bool:
+    """Lock the ingest row for this transaction; False if another attempt already finished it."""
+    result = await conn.execute(
+        update(ingests)
+        .where(ingests.c.id == ingest_id, ingests.c.status.in_(OPEN_STATES))
+        .values(updated_at=utcnow())
+    )
+    return result.rowcount > 0
+
+
+async def _finish(
+    conn: AsyncConnection, ingest_id: str, doc_id: str, match: str, similarity: float | None
+) -> None:
+    await conn.execute(
+        update(ingests).where(ingests.c.id == ingest_id).values(
+            status="done", document_id=doc_id, match=match, similarity=similarity, error=None,
+            updated_at=utcnow(),
+        )
+    )
+
+
+async def _add_provenance(
+    conn: AsyncConnection, doc_id: str, ingest: Ingest, match: str, similarity: float | None
+) -> None:
+    await conn.execute(provenance.insert().values(
+        document_id=doc_id, ingest_id=ingest.id, url=ingest.url, source=ingest.source,
+        published_at=ingest.published_at, received_at=ingest.received_at, match=match,
+        similarity=similarity,
+    ))
+    await conn.execute(
+        update(documents).where(documents.c.id == doc_id)
+        .values(provenance_count=documents.c.provenance_count + 1)
+    )
+
+
+async def _upgrade(
+    conn: AsyncConnection, doc_id: str, version: int, ingest: Ingest, extracted: Extracted,
+    fp: Fingerprint, now: datetime,
+) -> bool:
+    """Replace the canonical text with a fuller version; the id stays, the version grows."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(update(signatures).where(signatures.c.document_id == doc_id).values(
+                text_hash=fp.text_hash, hashvalues=encode_hashvalues(fp.hashvalues), size=fp.size,
+            ))
+    except IntegrityError:
+        # Another document already has exactly this text; keep ours as it is.
+        return False
+    values: dict[str, Any] = {"text": extracted.text, "version": version, "updated_at": now,
+                              "canonical_ingest_id": ingest.id}
+    title = ingest.title or extracted.title
+    if title:
+        values["title"] = title
+    await conn.execute(update(documents).where(documents.c.id == doc_id).values(**values))
+    return True
+
+
+async def _record_event(
+    conn: AsyncConnection, doc_id: str, kind: str, version: int, ingest_id: str | None,
+    at: datetime,
+) -> int:
+    """Append to the change log; the returned seq becomes the document's feed cursor."""
+    await serialize_event_order(conn)
+    result = await conn.execute(events.insert().values(
+        document_id=doc_id, kind=kind, version=version, ingest_id=ingest_id, at=at,
+    ).returning(events.c.seq))
+    return int(result.scalar_one())
+
+

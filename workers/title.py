@@ -1,0 +1,53 @@
+"""A title for an article that came without one.
+
+HTML declares it (og:title, <title>, h1: trafilatura's metadata). Plain text does not: there the
+title is the heading-like line shortly before the body that shares the most words with the body
+(site names, section labels and datelines above the body share few).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from canonry.workers import clean_rules as rules
+
+LOOKBACK = 12
+MIN_WORDS, MAX_WORDS = 3, 30
+MIN_OVERLAP = 0.4
+_CONTENT = re.compile(r"\w{3,}")
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _CONTENT.findall(text.lower()) if not w.isdigit()]
+
+
+def _heading_like(line: str) -> bool:
+    words = rules.WORD.findall(line)
+    if not MIN_WORDS <= len(words) <= MAX_WORDS or len(line) > 250:
+        return False
+    if line.endswith((".", ":", ",", ";")) and not line.endswith("..."):
+        return False
+    return not (rules.BOILERPLATE.search(line) or rules.END_MARKER.match(line)
+                or rules.is_date_line(line))
+
+
+def title_from_lines(before: Sequence[str], body: str) -> str | None:
+    """Pick the title among the lines `before` the body (nearest last)."""
+    body_words = set(_content_words(body))
+    if not body_words:
+        return None
+    best: tuple[float, int] | None = None
+    candidates = list(before)[-LOOKBACK:]
+    for pos, line in enumerate(candidates):
+        if not _heading_like(line):
+            continue
+        words = _content_words(line)
+        if not words:
+            continue
+        overlap = sum(w in body_words for w in words) / len(words)
+        # Ties go to the line nearer the body.
+        score = (overlap, pos)
+        if overlap >= MIN_OVERLAP and (best is None or score >= best):
+            best = score
+    return candidates[best[1]] if best is not None else None
