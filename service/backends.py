@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from canonry.service.config import Settings
+from canonry.service.migrations import check_schema, upgrade
 from canonry.workers.index import DedupIndex, MemoryIndex
 from canonry.workers.queue import InProcessQueue, WorkQueue
 from canonry.workers.store import Store
@@ -25,7 +26,11 @@ async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
     queue: WorkQueue
     index: DedupIndex
     try:
-        await store.create_schema()
+        if settings.database_url.startswith("sqlite"):
+            # The embedded default must work right after install: migrate it in place.
+            await upgrade(settings.database_url)
+        else:
+            await check_schema(settings.database_url)
         if settings.redis_url:
             raise SystemExit("CANONRY_REDIS_URL: the Redis backends are not built yet")
         queue, index = InProcessQueue(), MemoryIndex()

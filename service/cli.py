@@ -37,6 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-workers", action="store_true",
                        help="API only: leave processing to `canonry worker` processes")
 
+    worker = commands.add_parser(
+        "worker", help="run a worker process (Redis queue), or with --burst finish every "
+                       "unfinished ingest and exit")
+    worker.add_argument("--concurrency", type=int,
+                        help="articles handled at once (default: CANONRY_WORKER_CONCURRENCY)")
+    worker.add_argument("--burst", action="store_true",
+                        help="exit once the queue is drained instead of waiting for more work")
+
+    commands.add_parser("migrate", help="bring the database schema to this version (Alembic)")
+
     backfill = commands.add_parser(
         "backfill", help="ingest an archive (JSONL or JSONL.gz, one article a line) through the "
                          "queue, and with the embedded backends process it to the end")
@@ -67,6 +77,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(host=args.host, port=args.port)
         web.run_app(create_app(settings, run_workers=not args.no_workers),
                     host=settings.host, port=settings.port, access_log=None)
+        return 0
+    if args.command == "worker":
+        from canonry.service.worker_process import run_worker
+
+        settings = Settings.from_env(worker_concurrency=args.concurrency)
+        return asyncio.run(run_worker(settings, burst=args.burst))
+    if args.command == "migrate":
+        from canonry.service.migrations import current_revision, upgrade
+
+        asyncio.run(upgrade(settings.database_url))
+        print(f"schema at {asyncio.run(current_revision(settings.database_url))}")
         return 0
     if args.command == "backfill":
         from canonry.service.backfill import backfill

@@ -11,7 +11,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from canonry.service.app import create_app
 from canonry.service.config import Settings
-from tests.servers import Throwaways, create_database, database_url, drop_database
+from canonry.service.migrations import upgrade
+from tests.servers import (
+    Throwaways,
+    create_database,
+    database_url,
+    drop_database,
+    redis_url,
+)
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +31,18 @@ def throwaways() -> Iterator[Throwaways]:
 @pytest.fixture(scope="session")
 def postgres_admin_url(throwaways: Throwaways) -> str:
     return database_url(throwaways)
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(throwaways: Throwaways) -> str:
+    """A real Redis: CANONRY_TEST_REDIS_URL, else 127.0.0.1:6379, else a throwaway one."""
+    return redis_url(throwaways)
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of this test's own, so tests never see each other's keys."""
+    return f"canonry-test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -44,8 +63,16 @@ async def database(backend: str, tmp_path: Path, postgres_admin_url: str) -> Asy
 
 
 @pytest.fixture
-def settings(database: str) -> Settings:
-    return Settings.from_env({}, database_url=database, retry_backoff=0.01, max_attempts=3)
+async def migrated_database(database: str) -> str:
+    """`database` with the schema at head, as `canonry migrate` leaves it."""
+    await upgrade(database)
+    return database
+
+
+@pytest.fixture
+def settings(migrated_database: str) -> Settings:
+    return Settings.from_env({}, database_url=migrated_database, retry_backoff=0.01,
+                             max_attempts=3)
 
 
 @pytest.fixture

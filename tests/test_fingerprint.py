@@ -1,4 +1,5 @@
 import hashlib
+import random
 
 import pytest
 
@@ -12,7 +13,8 @@ from canonry.workers.fingerprint import (
 )
 from canonry.workers.shingle import shingles
 
-TEXT = " ".join(f"word{i}" for i in range(300))
+# Letters only: every digit normalises to "0", so "word1" and "word2" would be one word.
+TEXT = " ".join("".join(random.Random(i).choices("abcdefghij", k=6)) for i in range(300))
 
 
 def test_fingerprint_shape_and_hash():

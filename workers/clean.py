@@ -1,30 +1,27 @@
-"""Find the article body among the blocks of a page, in the manner of jusText.
+"""Clean a page's blocks down to the article body.
 
-Steps, each one small and order-independent in spirit:
-1. drop blocks repeated inside the page (keep the first; seed 002 pastes its body twice);
-2. drop truncated teasers whose full line follows, and caption + photo-credit units;
-3. label every block (prose, short, boilerplate, end marker, learned chrome);
-4. the body is the best-scoring contiguous run of blocks: prose adds its weight, everything else
-   costs a little, end markers ("You may also like", "Written by") cost a lot;
-5. inside the run keep prose and the short lines it encloses (subheadings, pull quotes), drop
-   boilerplate.
+1. drop what the page repeats (seed 002 pastes its whole body twice, in two quote styles);
+2. drop truncated teasers followed by their full line, and caption + photo-credit units;
+3. label the blocks and take the body's run of prose (`body.py`), with learned chrome (if any)
+   labelled as boilerplate;
+4. inside the run keep prose and the short lines it encloses (subheadings, pull quotes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 
 from canonry.workers import clean_rules as rules
+from canonry.workers.body import (
+    DEFAULT_BODY,
+    BodyOptions,
+    Label,
+    label_block,
+    select_run,
+    trim_tail,
+)
 from canonry.workers.parse import Block
-
-
-class Label(Enum):
-    PROSE = "prose"
-    SHORT = "short"
-    BOILER = "boiler"
-    END = "end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,20 +31,21 @@ class CleanOptions:
     dedupe: bool = True
     teasers: bool = True
     captions: bool = True
+    # Find the body's run (False: keep all blocks up to the first end marker after the body).
     select_run: bool = True
-    # Run weights, in words: what a non-prose block costs, and an end marker.
-    prose_cost: float = 5.0
-    short_cost: float = 8.0
-    boiler_cost: float = 30.0
-    end_cost: float = 150.0
-    # A block is prose from this many words (scripts without spaces count 4 chars as a word).
-    prose_words: int = 10
-    unpunctuated_prose_words: int = 20
-    min_stopword_density: float = 0.15
-    headline_teasers: bool = True
+    # What survives inside the body's run.
+    keep: frozenset[Label] = frozenset({Label.PROSE, Label.SHORT})
+    body: BodyOptions = DEFAULT_BODY
 
 
 DEFAULT_OPTIONS = CleanOptions()
+# After an HTML extractor chose the main content, only the local rules apply: re-selecting a
+# run there cost recall (lists, tables, short paragraphs) and gained no precision on dev pages.
+HTML_OPTIONS = CleanOptions(
+    select_run=False, keep=frozenset({Label.PROSE, Label.SHORT, Label.META})
+)
+# An extractor that returns this many lines gave up and returned the whole page.
+WHOLE_PAGE_BLOCKS = 300
 
 
 def key(text: str) -> str:
@@ -55,17 +53,36 @@ def key(text: str) -> str:
     return " ".join(rules.WORD.findall(text.lower()))
 
 
-def drop_repeats(blocks: Sequence[Block]) -> list[Block]:
-    """Keep the first occurrence of every block; later copies are the page repeating itself."""
+def drop_repeats(
+    blocks: Sequence[Block], long_words: int = 25, run_words: int = 50
+) -> list[Block]:
+    """Drop later copies of what the page already said (seed 002 pastes its whole body twice).
+
+    Short lines repeat legitimately (an interview's recurring question, a recipe step, a table
+    cell), so a repeat is dropped only when it is a paragraph of `long_words` words or more, or
+    part of a run of consecutive repeats of `run_words` words or more (a pasted block).
+    """
     seen: set[str] = set()
-    kept: list[Block] = []
+    repeated: list[bool] = []
     for block in blocks:
         k = key(block.text)
-        if k and k in seen:
-            continue
+        repeated.append(bool(k) and k in seen)
         seen.add(k)
-        kept.append(block)
-    return kept
+    drop: set[int] = set()
+    i = 0
+    while i < len(blocks):
+        if not repeated[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(blocks) and repeated[j]:
+            j += 1
+        sizes = [len(rules.WORD.findall(b.text)) for b in blocks[i:j]]
+        for n, size in zip(range(i, j), sizes, strict=True):
+            if size >= long_words or sum(sizes) >= run_words:
+                drop.add(n)
+        i = j
+    return [b for n, b in enumerate(blocks) if n not in drop]
 
 
 def drop_teasers(blocks: Sequence[Block], window: int = 3) -> list[Block]:
@@ -109,65 +126,6 @@ def drop_captions(blocks: Sequence[Block]) -> list[Block]:
     return [b for i, b in enumerate(blocks) if i not in drop]
 
 
-def _weight(text: str) -> float:
-    """Length in words; a script without spaces counts about four characters a word."""
-    words = rules.WORD.findall(text)
-    chars = sum(len(w) for w in words)
-    if words and chars / len(words) > 12:
-        return chars / 4
-    return float(len(words))
-
-
-def label_block(
-    text: str,
-    stop: frozenset[str],
-    options: CleanOptions = DEFAULT_OPTIONS,
-    is_chrome: Callable[[str], bool] | None = None,
-) -> tuple[Label, float]:
-    weight = _weight(text)
-    if rules.END_MARKER.match(text):
-        return Label.END, weight
-    if is_chrome is not None and is_chrome(text):
-        return Label.BOILER, weight
-    if (rules.BOILERPLATE.search(text) and weight < 40) or rules.is_date_line(text):
-        return Label.BOILER, weight
-    if weight < options.prose_words:
-        return Label.SHORT, weight
-    if weight < options.unpunctuated_prose_words and not rules.SENTENCE_END.search(text):
-        # Headlines, labels and link texts rarely end like a sentence.
-        return Label.SHORT, weight
-    if options.headline_teasers and rules.starts_like_headline(text):
-        # "Headline In Title CaseThe summary..." — link teasers fused with their summary.
-        return Label.SHORT, weight
-    if stop:
-        words = rules.WORD.findall(text.lower())
-        density = sum(w in stop for w in words) / len(words) if words else 0.0
-        if density < options.min_stopword_density:
-            return Label.SHORT, weight
-    return Label.PROSE, weight
-
-
-def select_run(labels: Sequence[tuple[Label, float]], options: CleanOptions) -> tuple[int, int]:
-    """Best-scoring contiguous run [start, end) of blocks (Kadane over per-block scores)."""
-    best, best_span = 0.0, (0, 0)
-    total, start = 0.0, 0
-    for i, (label, weight) in enumerate(labels):
-        if label is Label.PROSE:
-            score = weight - options.prose_cost
-        elif label is Label.SHORT:
-            score = -options.short_cost
-        elif label is Label.BOILER:
-            score = -options.boiler_cost
-        else:
-            score = -options.end_cost
-        if total <= 0:
-            total, start = 0.0, i
-        total += score
-        if total > best:
-            best, best_span = total, (start, i + 1)
-    return best_span
-
-
 @dataclass(frozen=True, slots=True)
 class Cleaned:
     """The body's paragraphs, and the lines above it (where a plain-text title sits)."""
@@ -191,16 +149,16 @@ def clean_blocks(
     if options.captions:
         work = drop_captions(work)
     stop = rules.stopwords(language)
-    labels = [label_block(b.text, stop, options, is_chrome) for b in work]
+    labels = [label_block(b.text, stop, options.body, is_chrome) for b in work]
     if options.select_run:
-        start, end = select_run(labels, options)
+        start, end = select_run(labels, options.body)
     else:
-        start, end = 0, len(work)
+        start, end = 0, trim_tail(labels, options.body)
     if start == end:
         return Cleaned([], [b.text for b in work])
     paragraphs = [
         b.text
         for b, (label, _) in zip(work[start:end], labels[start:end], strict=True)
-        if label in (Label.PROSE, Label.SHORT)
+        if label in options.keep
     ]
     return Cleaned(paragraphs, [b.text for b in work[:start]])

@@ -44,38 +44,58 @@ CAPTION_START = re.compile(r"^(?:above|below|top|left|right|pictured|photo|image
 # A teaser: a line cut short and ended with an ellipsis, repeated in full nearby.
 TEASER_END = re.compile(r"(?:\.\.\.|\[\.\.\.\])\s*$")
 
-# Lines that end the article: what follows is related links, comments, bios or sharing.
+# Lines after which the article is over: comments, "you may also like", author bios.
 END_MARKER = re.compile(
     r"""^(?:
         you\s+(?:may|might)\s+(?:also\s+)?(?:like|enjoy|be\s+interested)
-      | (?:related|recommended|more|popular|trending|latest|top)\s*
-        (?:stories|articles|posts|news|reads|content|links|coverage|from\b.*|on\b.*)?\s*:?
-      | read\s+(?:more|next|also|comments)\b.*
-      | also\s+read\b.*
+      | read\s+(?:next|comments)\b.*
       | (?:no|\d+|view|show|load|leave\s+a|post\s+a|add\s+a)\s+comments?\b.*
       | comments?\s*(?:\(\d+\))?
       | written\s+by\b.{0,40}
       | about\s+the\s+(?:author|writer)s?\b.*
-      | (?:share|tweet)\s+this(?:\s+(?:article|story|post))?\b.{0,20}
       | tags?\s*:.*
       | filed\s+under\b.*
+      | leave\s+a\s+reply\b.*
+      | .{0,60}\b(?:19|20)\d{2}\b.{0,30}\b(?:said|says|wrote|writes)\s*:?  # a comment's header
+      | \d+\s+(?:comments?|responses?|replies|thoughts\s+on\b.*)
+      | (?:\w+\s+){0,3}(?:comments?|comentários|comentarios|kommentare|commentaires|commenti
+         |комментарии|комментариев|댓글|评论|コメント)(?:\s+\w+){0,2}
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Lines that open a box of links: often the end, but also found inside an article's body.
+LINKS_MARKER = re.compile(
+    r"""^(?:
+        (?:related|recommended|more|popular|trending|latest|top)\s*
+        (?:stories|articles|posts|news|reads|content|links|coverage|from\b.*|on\b.*)?\s*:?
+      | also\s+read\b.*
+      | (?:share|tweet)\s+this(?:\s+(?:article|story|post))?\b.{0,20}
       | sign\s+up\b.*newsletter.*
       | (?:subscribe|sign\s+up)\s+(?:to|for)\s+(?:our|the)\b.*
-      | leave\s+a\s+reply\b.*
       | further\s+reading\b.*
       | see\s+also\s*:?
       | more\s+(?:from|in|on|about)?\s*\S+(?:\s+\S+){0,3}   # "More World", "More in Politics"
-      | .{0,60}\b(?:19|20)\d{2}\b.{0,30}\b(?:said|says|wrote|writes)\s*:   # a comment's header
-      | \d+\s+(?:comments?|responses?|replies|thoughts\s+on\b.*)
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
 
+READING_TIME = re.compile(r"^\d+\s*(?:min(?:ute)?s?|mins)\s+read$", re.IGNORECASE)
+
+_END_STRIP = " []()|-:*>»·•#"
+
+
+def is_end_marker(text: str) -> bool:
+    return bool(END_MARKER.match(text.strip(_END_STRIP)))
+
+
+def is_links_marker(text: str) -> bool:
+    return bool(LINKS_MARKER.match(text.strip(_END_STRIP)))
+
+
 # Boilerplate wherever it stands: reading times, share counts, cookie and copyright notices.
 BOILERPLATE = re.compile(
     r"""(?:
-        ^\d+\s*(?:min(?:ute)?s?|mins)\s+read$
-      | ^(?:advertisement|advertising|sponsored(?:\s+content)?|ad)$
+^(?:advertisement|advertising|sponsored(?:\s+content)?|ad)$
       | \ball\s+rights\s+reserved\b
       | \b(?:this|our)\s+(?:web)?site\s+uses\s+cookies\b
       | \bcookie\s+policy\b
@@ -107,7 +127,8 @@ DATE_MAX_WORDS = 8
 
 def is_date_line(text: str) -> bool:
     """A dateline or timestamp standing alone ("03 February, 2016", "11:09 31.05.2016")."""
-    if len(WORD.findall(text)) > DATE_MAX_WORDS:
+    # Digits do not count as words here: "11:09 31.05.2016(updated 11:20 31.05.2016)".
+    if sum(not w.isdigit() for w in WORD.findall(text)) > DATE_MAX_WORDS:
         return False
     return bool(_NUMERIC_DATE.search(text) or _MONTH_DATE.search(text))
 
@@ -115,18 +136,26 @@ def is_date_line(text: str) -> bool:
 _LATIN_WORD = re.compile(r"[^\W\d_]+")
 HEADLINE_PREFIX_WORDS = 8
 HEADLINE_CAPITALISED = 0.75
+HEADLINE_ALL_CAPITALISED = 0.875
 
 
-def starts_like_headline(text: str) -> bool:
-    """The first words are nearly all Capitalised: a title-cased headline, not a sentence.
+def starts_like_headline(text: str, stop: frozenset[str] = frozenset()) -> bool:
+    """The first words are Title Cased: a headline (a link teaser), not a sentence.
 
-    Only for scripts with letter case; sentences start with one or two names at most.
+    Sentences open with a name or two ("Turkish President Recep Tayyip Erdogan on Wednesday");
+    Title Case also capitalises the small words ("Is Violence In Sports On The Rise?").
     """
     words = _LATIN_WORD.findall(text)[:HEADLINE_PREFIX_WORDS]
     cased = [w for w in words if w[0].isupper() or w[0].islower()]
     if len(cased) < HEADLINE_PREFIX_WORDS:
         return False
-    return sum(w[0].isupper() for w in cased) / len(cased) >= HEADLINE_CAPITALISED
+    share = sum(w[0].isupper() for w in cased) / len(cased)
+    if share >= HEADLINE_ALL_CAPITALISED:
+        return True
+    small_capitalised = any(
+        w[0].isupper() and len(w) <= 4 and w.lower() in stop for w in cased[1:]
+    )
+    return share >= HEADLINE_CAPITALISED and small_capitalised
 
 
 SENTENCE_END = re.compile(r"""[.!?。！？:;"')\]»]\s*$""")

@@ -10,7 +10,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
-from canonry.schemas.tables import metadata
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -51,8 +50,3 @@ async def serialize_event_order(conn: AsyncConnection) -> None:
     """
     if is_postgres(conn):
         await conn.execute(text("SELECT pg_advisory_xact_lock(7261)"))
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)

@@ -242,7 +242,7 @@ def evaluate_dedup(
 def sweep(
     path: str | Path,
     jaccards: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
-    containments: Sequence[float | None] = (None, 0.7, 0.8, 0.9),
+    containments: Sequence[float | None] = (None, 0.6, 0.7, 0.8, 0.9),
     limit: int | None = None,
     extract_fn: ExtractFn | None = None,
     *,
@@ -279,6 +279,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"{'kind':34s} {'articles':>8s} {'pairs':>6s} {'recall':>7s} {'wrong':>6s}",
     ]
     for label, s in result["per_kind"].items():
+        if "+" in label:  # combinations stay in the result; single edits summarise them
+            continue
         lines.append(
             f"{label:34s} {s['articles']:8d} {s['pairs']:6d} {s['recall']:7.3f} "
             f"{s['wrong_pairs']:6d}"

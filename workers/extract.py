@@ -5,9 +5,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from canonry.workers.article import Extracted, RawArticle
 from canonry.workers.chrome import ChromeModel
-from canonry.workers.clean import DEFAULT_OPTIONS, CleanOptions, clean_blocks
+from canonry.workers.clean import (
+    DEFAULT_OPTIONS,
+    HTML_OPTIONS,
+    WHOLE_PAGE_BLOCKS,
+    CleanOptions,
+    clean_blocks,
+)
 from canonry.workers.language import detect_language
 from canonry.workers.normalize import normalize_line
 from canonry.workers.parse import ParsedPage, parse_html, parse_text
@@ -31,7 +39,8 @@ def page_lines(article: RawArticle) -> list[str]:
     return [b.text for b in parse(article).blocks]
 
 
-def _source(article: RawArticle) -> str | None:
+def source_key(article: RawArticle) -> str | None:
+    """The publisher whose chrome a page shares: the declared source, else the URL's host."""
     if article.source:
         return article.source
     host = article.url.split("://", 1)[-1].split("/", 1)[0].lower()
@@ -46,21 +55,22 @@ def _guess_language(page: ParsedPage) -> str | None:
 def extract(
     article: RawArticle,
     chrome: ChromeModel | None = None,
-    options: CleanOptions = DEFAULT_OPTIONS,
+    options: CleanOptions | None = None,
 ) -> Extracted:
     """The clean article body with its title, language and publication date."""
     page = parse(article)
-    declared = article.language.strip() if article.language else None
+    if options is None:
+        # trafilatura's output is the body already; find the run only in whole pages.
+        trusted = page.from_html and len(page.blocks) < WHOLE_PAGE_BLOCKS
+        options = HTML_OPTIONS if trusted else DEFAULT_OPTIONS
+    declared = detect_language("", article.language) if article.language else None
     # The stopword signal needs a language before the body is known: guess it from the page.
-    page_language = detect_language("", declared) if declared else _guess_language(page)
-    is_chrome = None
-    if chrome is not None:
-        source = _source(article)
-        is_chrome = lambda line: chrome.is_chrome(source, line)  # noqa: E731
+    page_language = declared or _guess_language(page)
+    is_chrome = partial(chrome.is_chrome, source_key(article)) if chrome is not None else None
     cleaned = clean_blocks(page.blocks, page_language, options, is_chrome)
     text = "\n\n".join(cleaned.paragraphs)
     title = normalize_line(article.title) if article.title else None
     if not title:
         title = page.title or (title_from_lines(cleaned.before, text) if text else None)
-    language = detect_language(text, declared) or page_language if text else declared
+    language = declared or (detect_language(text) if text else None) or page_language
     return Extracted(text=text, title=title, language=language, published_at=page.published_at)

@@ -10,6 +10,7 @@ band index then no longer compare with new ones and must be recomputed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -73,14 +74,14 @@ def fingerprint(text: str, config: MinHashConfig = DEFAULT) -> Fingerprint:
     )
 
 
-def estimate_jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+def estimate_jaccard(a: Sequence[int], b: Sequence[int]) -> float:
     """Share of equal signature positions: the MinHash estimate of the shingle sets' Jaccard."""
     if len(a) != len(b) or not a:
         raise ValueError("signatures of different lengths do not compare")
     return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
 
 
-def encode_hashvalues(hashvalues: tuple[int, ...]) -> bytes:
+def encode_hashvalues(hashvalues: Sequence[int]) -> bytes:
     """4 bytes per value, little-endian: 1 KiB for 256 permutations."""
     return np.asarray(hashvalues, dtype=_WIRE_DTYPE).tobytes()
 

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from canonry.schemas.tables import documents, events, ingests, provenance, signatures
 from canonry.workers.article import Extracted, RawArticle
 from canonry.workers.database import (
-    create_schema,
     insert_ignoring_conflicts,
     is_postgres,
     make_engine,
@@ -110,9 +109,6 @@ class Store:
     @classmethod
     def connect(cls, url: str) -> Store:
         return cls(make_engine(url))
-
-    async def create_schema(self) -> None:
-        await create_schema(self.engine)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -28,7 +28,7 @@ def _heading_like(line: str) -> bool:
         return False
     if line.endswith((".", ":", ",", ";")) and not line.endswith("..."):
         return False
-    return not (rules.BOILERPLATE.search(line) or rules.END_MARKER.match(line)
+    return not (rules.BOILERPLATE.search(line) or rules.is_end_marker(line)
                 or rules.is_date_line(line))
 
 

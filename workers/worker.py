@@ -72,10 +72,17 @@ class Worker:
         self.options = options or WorkerOptions()
         self.extract_fn = extract_fn
         self._stopping = asyncio.Event()
+        self._receiving: set[asyncio.Task[Delivery | None]] = set()
 
     def stop(self) -> None:
-        """Stop taking work; messages in flight are finished (or handed back) first."""
+        """Stop taking work; messages in flight are finished (or handed back) first.
+
+        Waiting receives are cancelled at once. A message a backend delivered in that instant
+        stays pending for this consumer and is reclaimed later (XAUTOCLAIM), never lost.
+        """
         self._stopping.set()
+        for task in self._receiving:
+            task.cancel()
 
     async def run(self) -> None:
         consumers = [asyncio.create_task(self._consume()) for _ in range(self.options.concurrency)]
@@ -87,12 +94,20 @@ class Worker:
 
     async def _consume(self) -> None:
         while not self._stopping.is_set():
+            receiving = asyncio.create_task(self.queue.receive(self.options.poll_seconds))
+            self._receiving.add(receiving)
             try:
-                delivery = await self.queue.receive(self.options.poll_seconds)
+                delivery = await receiving
+            except asyncio.CancelledError:
+                if self._stopping.is_set() and receiving.cancelled():
+                    return
+                raise
             except Exception as exc:  # the queue's backend is down: back off, keep the loop
                 log.warning("queue_receive_failed", error=str(exc))
                 await asyncio.sleep(self.options.retry_backoff)
                 continue
+            finally:
+                self._receiving.discard(receiving)
             if delivery is not None:
                 await self.handle(delivery)
 
@@ -170,8 +185,8 @@ class Worker:
         if ingest.attempts >= self.options.max_attempts:
             await self._give_up(delivery, ingest, error)
             return
-        level = "info" if isinstance(exc, CanonicalNotCommitted) else "warning"
-        log.log(level, "ingest_retry", ingest_id=ingest.id, attempt=ingest.attempts, error=error)
+        emit = log.info if isinstance(exc, CanonicalNotCommitted) else log.warning
+        emit("ingest_retry", ingest_id=ingest.id, attempt=ingest.attempts, error=error)
         try:
             await self.store.record_failure(ingest.id, error, final=False)
         except Exception as store_exc:

@@ -1,0 +1,182 @@
+"""Each cleaning rule on real snippets from the seeds and the dev pages."""
+
+from canonry.workers.body import Label, label_block, select_run
+from canonry.workers.clean import (
+    clean_blocks,
+    drop_captions,
+    drop_repeats,
+    drop_teasers,
+    is_credit,
+)
+from canonry.workers.clean_rules import (
+    is_date_line,
+    is_end_marker,
+    is_links_marker,
+    starts_like_headline,
+    stopwords,
+)
+from canonry.workers.parse import Block, parse_text
+
+EN = stopwords("en")
+P1 = (
+    "Russia said Thursday it was ready to discuss a ceasefire in Syria as foreign ministers "
+    "gathered in Munich in a bid to kick-start peace talks derailed by the regime onslaught."
+)
+P2 = (
+    "Tens of thousands of Syrians have fled to the Turkish border as government forces, backed "
+    "by Russian bombers and Iranian fighters, bombard the northern city."
+)
+P3 = (
+    "Analysts see little hope of reconciling the fundamental differences, and diplomats say "
+    "the talks could collapse again within days if the bombing does not stop."
+)
+
+
+def _blocks(*lines: str) -> list[Block]:
+    return [Block(line, i) for i, line in enumerate(lines)]
+
+
+def _texts(blocks: list[Block]) -> list[str]:
+    return [b.text for b in blocks]
+
+
+def test_repeated_body_in_two_quote_styles_is_kept_once() -> None:
+    # Seed 002: the AFP body pasted twice, once with straight and once with curly quotes.
+    quoted = "Russia's deputy foreign minister said Moscow was \"ready to discuss\" a ceasefire."
+    body = [quoted, P2, P3]
+    curly = [quoted.replace("'", "’").replace(' "', " “").replace('" ', "” "), P2, P3]
+    page = parse_text("\n\n".join(body + curly))
+    assert [b.text for b in drop_repeats(page.blocks)] == [quoted, P2, P3]
+
+
+def test_short_repeats_are_legitimate() -> None:
+    # An interview asks every guest the same question; each answer differs.
+    question = "What inspired you to start a cooking page?"
+    blocks = _blocks(question, P1, question, P2, question, P3)
+    assert drop_repeats(blocks) == blocks
+
+
+def test_truncated_teaser_before_its_full_line_is_dropped() -> None:
+    blocks = _blocks(
+        "More than 260 000 people have been killed and half the population displaced since "
+        "Syria's confl...",
+        "More than 260,000 people have been killed and half the population displaced since "
+        "Syria's conflict began in 2011",
+    )
+    assert _texts(drop_teasers(blocks)) == [blocks[1].text]
+    # An ellipsis ending without its full line nearby is prose and stays.
+    lone = _blocks("He paused... and then went on.", P1)
+    assert drop_teasers(lone) == lone
+
+
+def test_caption_group_with_credit_is_dropped() -> None:
+    # Seed 002: teaser, full caption and credit printed as one paragraph group.
+    blocks = [
+        Block(P1, 0),
+        Block("More than one million Syrians are living under siege an NGO report says", 1),
+        Block("Bulent Kilic, AFP/File", 1),
+        Block(P2, 2),
+        Block("Russia launched its Syrian air campaign on September 30", 3),
+        Block(", Russian Defence Ministry/AFP/File", 3),
+    ]
+    assert _texts(drop_captions(blocks)) == [P1, P2]
+
+
+def test_self_credited_captions_are_dropped() -> None:
+    captions = [
+        "Rebel fighters carry their weapons on the outskirts of Al-Bab town in Syria "
+        "January 22, 2017. REUTERS/Khalil Ashawi",
+        "Rebel fighters carry their weapons on the outskirts of Al-Bab town in Syria. "
+        "Credit: Reuters/Khalil Ashawi",
+        'Lavrov (L) said Russian airstrikes would continue until all "terrorists" are defeated '
+        "in Syria [Anadolu]",
+        "Above: A WeWork coworking space in San Francisco.",
+    ]
+    assert _texts(drop_captions(_blocks(P1, *captions, P2))) == [P1, P2]
+
+
+def test_credit_shapes() -> None:
+    for credit in ("Bulent Kilic, AFP/File", "Jacquelyn Martin, Pool/AFP/File",
+                   "Loaui Beshara, AFP", "Image Credit: WeWork", "Photo: Getty Images"):
+        assert is_credit(credit), credit
+    # A pull quote's attribution is not a photo credit (seed 003).
+    assert not is_credit("-Salem al-Muslet, HNC spokesperson")
+    assert not is_credit(P1)
+
+
+def test_tails_are_end_markers() -> None:
+    for line in ("You may also like:", "Read Comments", "No Comments", "Written By",
+                 "[ 167 comments ]", "Milan Griffes on September 12, 2018 at 4:47 pm said:"):
+        assert is_end_marker(line), line
+    # Boxes of links also sit inside bodies: a weaker signal of their own.
+    for line in ("Related Stories", "More Washington Examiner", "Also read:"):
+        assert is_links_marker(line) and not is_end_marker(line), line
+    assert not is_end_marker(P1)
+    assert not is_end_marker("Hard going")
+
+
+def test_metadata_lines() -> None:
+    assert is_date_line("03 February, 2016")
+    assert is_date_line("11:09 31.05.2016(updated 11:20 31.05.2016)")
+    assert not is_date_line("Russia launched its Syrian air campaign on September 30 2015 "
+                            "with strikes on rebel positions around Homs and Hama")
+    assert label_block("5 min read", EN)[0] is Label.META
+    assert label_block("This article has been posted by a News Hour Correspondent. For "
+                       "queries, please contact through [email protected]", EN)[0] is Label.BOILER
+
+
+def test_headline_teasers_are_not_prose() -> None:
+    assert starts_like_headline(
+        "Is Violence In Sports On The Rise?Violence is part of the game in many sports", EN)
+    # A news sentence that opens with a long name is still a sentence (seed 002).
+    assert not starts_like_headline(
+        "Turkish President Recep Tayyip Erdogan on Wednesday furiously criticised the US", EN)
+
+
+def test_body_is_the_run_of_prose_with_its_subheadings() -> None:
+    page = parse_text("\n\n".join([
+        "Connect with us", "Hi, what are you looking for?", "World",
+        "Russia ready to discuss Syria ceasefire at international talks", "-",
+        P1, P2, "- 'Russia destabilising the West' -", P3,
+        "AFP", "Written By",
+        "With 2,400 staff representing 100 different nationalities, AFP covers the world as a "
+        "leading global news agency. AFP provides fast, comprehensive and verified coverage.",
+        "You may also like:", "Life", "Their stories are divided into before and after.",
+    ]))
+    cleaned = clean_blocks(page.blocks, "en")
+    assert cleaned.paragraphs == [P1, P2, "- 'Russia destabilising the West' -", P3]
+    assert cleaned.before[-2] == "Russia ready to discuss Syria ceasefire at international talks"
+
+
+def test_comments_after_the_article_are_not_the_body() -> None:
+    comment = ("I think this is it. The slimmer bezels, updated thermal design, and the keyboard "
+               "are the redesign, they just did not want to say so in public, which is fine. ")
+    page = parse_text("\n\n".join(
+        [P1, P2, P3, P1 + " " + P3, P2 + " " + P1, "[ 167 comments ]", "Top Rated Comments",
+         comment * 3, comment * 2, comment * 4]
+    ))
+    assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P1 + " " + P3, P2 + " " + P1]
+
+
+def test_a_box_of_links_inside_the_body_does_not_end_it() -> None:
+    page = parse_text("\n\n".join(
+        [P1, P2, P3, P1 + " " + P2, "Related Stories", "Short Headline Of A Story",
+         P3 + " " + P1, P2 + " " + P3]
+    ))
+    paragraphs = clean_blocks(page.blocks, "en").paragraphs
+    assert paragraphs[-1] == P2 + " " + P3 and "Related Stories" not in paragraphs
+
+
+def test_run_selection_by_hand() -> None:
+    # prose 30 words scores 30 - 5; a short line costs 8; the run spans both prose blocks.
+    labels = [(Label.SHORT, 1.0), (Label.PROSE, 30.0), (Label.SHORT, 2.0), (Label.PROSE, 30.0),
+              (Label.BOILER, 3.0), (Label.SHORT, 1.0)]
+    assert select_run(labels) == (1, 4)
+    # A boilerplate line costs more than a short prose block brings: the run stops before it.
+    labels = [(Label.PROSE, 30.0), (Label.BOILER, 3.0), (Label.PROSE, 12.0)]
+    assert select_run(labels) == (0, 1)
+
+
+def test_nothing_article_like_gives_nothing() -> None:
+    page = parse_text("Home\n\nNews\n\nSports\n\nContact us\n\nPrivacy Policy")
+    assert clean_blocks(page.blocks, "en").paragraphs == []

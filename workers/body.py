@@ -1,0 +1,146 @@
+"""Which blocks are the article body: jusText-style labels and the best run of prose.
+
+Every block gets a label from its shape alone (length, sentence ending, stopword density, Title
+Case, boilerplate and end-of-article phrases). The body is then the best-scoring contiguous run:
+prose adds its length in words, every other block costs a little, end markers a lot, so short
+lines enclosed by prose (subheadings, pull quotes, list items) stay with it while menus, link
+lists and footers at either side fall away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from canonry.workers import clean_rules as rules
+
+
+class Label(Enum):
+    PROSE = "prose"
+    SHORT = "short"
+    BOILER = "boiler"
+    META = "meta"  # datelines, reading times: dropped, but cheap to cross (they sit in articles)
+    END = "end"  # the article is over: comments, bios, "you may also like"
+    LINKS = "links"  # a box of links opens: at the end, or inside the body
+
+
+@dataclass(frozen=True, slots=True)
+class BodyOptions:
+    """Weights of the run (in words) and label thresholds; the defaults scored best on the dev
+    pages, and each is a round number on a flat optimum, not a fit to particular pages."""
+
+    # What a block adds to or costs the run.
+    prose_cost: float = 5.0
+    short_cost: float = 8.0
+    boiler_cost: float = 30.0
+    end_cost: float = 60.0
+    # After an end marker that closes this many words of run, prose counts this much.
+    body_words: float = 150.0
+    tail_discount: float = 0.25
+    links_discount: float = 0.5
+    # A block is prose from this many words (scripts without spaces count 4 chars as a word),
+    # from `unpunctuated_prose_words` when it does not end like a sentence.
+    prose_words: int = 10
+    unpunctuated_prose_words: int = 20
+    min_stopword_density: float = 0.15
+    headline_teasers: bool = True
+
+
+DEFAULT_BODY = BodyOptions()
+
+
+def _weight(text: str) -> float:
+    """Length in words; a script without spaces counts about four characters a word."""
+    words = rules.WORD.findall(text)
+    chars = sum(len(w) for w in words)
+    if words and chars / len(words) > 12:
+        return chars / 4
+    return float(len(words))
+
+
+def label_block(
+    text: str,
+    stop: frozenset[str],
+    options: BodyOptions = DEFAULT_BODY,
+    is_chrome: Callable[[str], bool] | None = None,
+) -> tuple[Label, float]:
+    """The label of one block and its weight in words."""
+    weight = _weight(text)
+    if rules.is_end_marker(text):
+        return Label.END, weight
+    if rules.is_links_marker(text):
+        return Label.LINKS, weight
+    if is_chrome is not None and is_chrome(text):
+        return Label.BOILER, weight
+    if rules.is_date_line(text) or rules.READING_TIME.match(text):
+        return Label.META, weight
+    if rules.BOILERPLATE.search(text) and weight < 40:
+        return Label.BOILER, weight
+    if weight < options.prose_words:
+        return Label.SHORT, weight
+    if weight < options.unpunctuated_prose_words and not rules.SENTENCE_END.search(text):
+        # Headlines, labels and link texts rarely end like a sentence.
+        return Label.SHORT, weight
+    if options.headline_teasers and rules.starts_like_headline(text, stop):
+        # "Headline In Title CaseThe summary..." — link teasers fused with their summary.
+        return Label.SHORT, weight
+    if stop:
+        words = rules.WORD.findall(text.lower())
+        density = sum(w in stop for w in words) / len(words) if words else 0.0
+        if density < options.min_stopword_density:
+            return Label.SHORT, weight
+    return Label.PROSE, weight
+
+
+def _score(label: Label, weight: float, options: BodyOptions) -> float:
+    if label is Label.PROSE:
+        return weight - options.prose_cost
+    if label in (Label.SHORT, Label.META):
+        return -options.short_cost
+    if label is Label.BOILER:
+        return -options.boiler_cost
+    return -options.end_cost
+
+
+def trim_tail(
+    labels: Sequence[tuple[Label, float]], options: BodyOptions = DEFAULT_BODY
+) -> int:
+    """End of the body when an extractor already chose it: the first end marker that follows a
+    body-sized amount of prose ("Comments" at the foot of an otherwise clean text)."""
+    prose = 0.0
+    for i, (label, weight) in enumerate(labels):
+        if label is Label.END and prose >= options.body_words:
+            return i
+        if label is Label.PROSE:
+            prose += weight
+    return len(labels)
+
+
+def select_run(
+    labels: Sequence[tuple[Label, float]], options: BodyOptions = DEFAULT_BODY
+) -> tuple[int, int]:
+    """Best-scoring contiguous run [start, end) of blocks (Kadane over per-block scores).
+
+    Once an end marker closes a run that already holds a body's worth of prose, the prose after
+    it is discounted: comments, related stories or a bio, however well written, are not the
+    article, and can outweigh a short one.
+    """
+    best, best_span = 0.0, (0, 0)
+    total, start, discount = 0.0, 0, 1.0
+    for i, (label, weight) in enumerate(labels):
+        if total >= options.body_words:
+            if label is Label.END:
+                discount = min(discount, options.tail_discount)
+            elif label is Label.LINKS:
+                # A box of links may sit inside the body: a milder discount.
+                discount = min(discount, options.links_discount)
+        score = _score(label, weight, options)
+        if score > 0:
+            score *= discount
+        if total <= 0:
+            total, start = 0.0, i
+        total += score
+        if total > best:
+            best, best_span = total, (start, i + 1)
+    return best_span

@@ -1,0 +1,270 @@
+"""`DedupIndex` in Redis: the LSH band index shared by every worker.
+
+The layout mirrors `lsh.BandIndex` (keys in `redis_keys.py`): a set per band key holding
+document ids, a hash per document holding its entry, a sorted set by seen_at for eviction.
+Band keys are computed in Python by `lsh.band_keys` only — the scripts receive them as KEYS —
+so Redis stores exactly the keys the pure index would.
+
+Every write that touches several keys is one Lua script, so no reader ever sees half an entry.
+A script that must remove a document's old band memberships is given the old band keys
+(computed here from the stored signature) together with the signature they were computed
+from; if the stored signature changed in between, the script changes nothing and answers the
+current one, and the call is retried with that ("compare and set").
+
+The client must be made with `decode_responses=False`: signatures and band keys are binary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from canonry.workers.fingerprint import decode_hashvalues, encode_hashvalues
+from canonry.workers.lsh import DEFAULT_LSH, IndexEntry, LSHConfig, band_keys
+from canonry.workers.redis_keys import RedisKeys
+
+# Entries of the candidate ids in `ids` that are not in `skip`, flattened as
+# id, hv, size, text_hash, seen_at, ... (ids whose entry hash is missing are left out).
+_COLLECT = """
+local function collect(ids, skip, entry_prefix)
+  local found = {}
+  for _, id in ipairs(ids) do
+    if not skip[id] then
+      local e = redis.call('HMGET', entry_prefix .. id, 'hv', 'size', 'text_hash', 'seen_at')
+      if e[1] then
+        found[#found + 1] = id
+        for i = 1, 4 do found[#found + 1] = e[i] end
+      end
+    end
+  end
+  return found
+end
+"""
+
+# KEYS: band keys. ARGV: entry key prefix. Read-only: the entries sharing a band.
+_CANDIDATES = _COLLECT + """
+return collect(redis.call('SUNION', unpack(KEYS)), {}, ARGV[1])
+"""
+
+# The claim (check = '1') and the plain upsert (check = '0', for replace and load).
+# KEYS: entry key, seen_at zset, the n new band keys, then the old band keys (0 or more).
+# ARGV: n, document id, hv, size, text_hash, seen_at, the hv the old keys were computed from
+#       ('' when none are given), check, entry key prefix, then the ids already judged (`seen`).
+# Answers {0, candidates} (check only: unjudged candidates exist, nothing written),
+#         {1} (the entry is indexed), or
+#         {2, stored hv} (the document is indexed under another signature than the old keys
+#         given were computed from: nothing written; call again with that signature's keys).
+_UPSERT = _COLLECT + """
+local n = tonumber(ARGV[1])
+local doc, hv, seen_at = ARGV[2], ARGV[3], ARGV[6]
+if ARGV[8] == '1' then
+  local skip = {[doc] = true}
+  for i = 10, #ARGV do skip[ARGV[i]] = true end
+  local found = collect(redis.call('SUNION', unpack(KEYS, 3, 2 + n)), skip, ARGV[9])
+  if #found > 0 then return {0, found} end
+end
+local stored = redis.call('HGET', KEYS[1], 'hv')
+if stored and stored ~= hv then
+  if stored ~= ARGV[7] then return {2, stored} end
+  for i = 3 + n, #KEYS do redis.call('SREM', KEYS[i], doc) end
+end
+for i = 3, 2 + n do redis.call('SADD', KEYS[i], doc) end
+redis.call('HSET', KEYS[1], 'hv', hv, 'size', ARGV[4], 'text_hash', ARGV[5], 'seen_at', seen_at)
+redis.call('ZADD', KEYS[2], seen_at, doc)
+return {1}
+"""
+
+# KEYS: entry key, seen_at zset, the document's band keys.
+# ARGV: document id, the hv the band keys were computed from, seen_at bound ('' for none).
+# Answers 1 (removed), 0 (not indexed, or seen_at >= the bound: kept) or
+#         {2, stored hv} (the signature changed: nothing written, call again).
+_REMOVE = """
+local stored = redis.call('HGET', KEYS[1], 'hv')
+if not stored then
+  redis.call('ZREM', KEYS[2], ARGV[1])  -- a clock entry without its document: drop it
+  return 0
+end
+if stored ~= ARGV[2] then return {2, stored} end
+if ARGV[3] ~= '' then
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if score and tonumber(score) >= tonumber(ARGV[3]) then return 0 end
+end
+for i = 3, #KEYS do redis.call('SREM', KEYS[i], ARGV[1]) end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+_CHANGED = 2  # the scripts' "stored signature changed" answer
+
+
+class RedisIndex:
+    """The shared LSH index.
+
+    client:     a `redis.asyncio.Redis` made with `decode_responses=False`; the caller owns
+                it (`close()` leaves it open).
+    keys:       the key names (`RedisKeys`, default prefix "canonry").
+    config:     bands x rows; must be the one every other worker and the pure `BandIndex`
+                use, or band keys never meet.
+    chunk_size: documents per pipeline round trip in `load`, and per step in
+                `evict_older_than` (each step is short, so Redis is never blocked for long).
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        keys: RedisKeys | None = None,
+        config: LSHConfig = DEFAULT_LSH,
+        *,
+        chunk_size: int = 500,
+    ) -> None:
+        if client.get_connection_kwargs().get("decode_responses"):
+            raise ValueError("RedisIndex needs a client with decode_responses=False")
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self.client = client
+        self.keys = keys or RedisKeys()
+        self.config = config
+        self.chunk_size = chunk_size
+        self._candidates = client.register_script(_CANDIDATES)
+        self._upsert = client.register_script(_UPSERT)
+        self._remove = client.register_script(_REMOVE)
+
+    # -- DedupIndex ----------------------------------------------------------------------------
+    async def candidates(self, hashvalues: Sequence[int]) -> list[IndexEntry]:
+        """Entries sharing at least one band, ordered by document id (as `BandIndex.query`)."""
+        found = await self._candidates(keys=self._bands(hashvalues),
+                                       args=[self.keys.entry_prefix])
+        return _entries(found)
+
+    async def claim(self, entry: IndexEntry, seen: Collection[str]) -> list[IndexEntry]:
+        """One script: the band sets' union, minus `seen` and the entry's own id, is returned
+        if anything is left; otherwise the entry is inserted (replacing the document's older
+        signature, if an earlier attempt indexed one). Atomic against every other claim."""
+        answer = await self._write(entry, check=True, seen=seen)
+        return [] if answer[0] == 1 else _entries(answer[1])
+
+    async def replace(self, entry: IndexEntry) -> None:
+        await self._write(entry, check=False)
+
+    async def remove(self, document_id: str) -> None:
+        hv: bytes = await self.client.hget(self.keys.entry(document_id), "hv") or b""
+        while (answer := await self._remove_call(document_id, hv, None, self.client)) not in (0, 1):
+            hv = answer[1]  # the signature changed since it was read
+
+    async def load(self, entries: Iterable[IndexEntry]) -> None:
+        """Index entries in bulk (an existing entry of the same document is replaced):
+        `chunk_size` upserts per pipeline round trip."""
+        chunk: list[IndexEntry] = []
+        for entry in entries:
+            chunk.append(entry)
+            if len(chunk) == self.chunk_size:
+                await self._load_chunk(chunk)
+                chunk = []
+        if chunk:
+            await self._load_chunk(chunk)
+
+    async def evict_older_than(self, timestamp: float) -> int:
+        """Remove the documents with seen_at < `timestamp`, `chunk_size` at a time; each
+        document goes in one short script (its band SREMs, DEL, ZREM)."""
+        removed = 0
+        while True:
+            ids = await self.client.zrangebyscore(
+                self.keys.seen_at, "-inf", f"({timestamp!r}", start=0, num=self.chunk_size)
+            if not ids:
+                return removed
+            async with self.client.pipeline(transaction=False) as pipe:
+                for doc in ids:
+                    pipe.hget(self.keys.entry(doc.decode()), "hv")
+                stored = await pipe.execute()
+            async with self.client.pipeline(transaction=False) as pipe:
+                for doc, hv in zip(ids, stored, strict=True):
+                    await self._remove_call(doc.decode(), hv or b"", timestamp, pipe)
+                answers = await pipe.execute()
+            # A signature that changed in between (answer {2, hv}) is simply met again by the
+            # next step, its clock entry still being older than `timestamp`.
+            removed += sum(1 for a in answers if a == 1)
+
+    async def size(self) -> int:
+        return int(await self.client.zcard(self.keys.seen_at))
+
+    async def close(self) -> None:
+        """Nothing to release: the client belongs to the caller."""
+
+    # -- maintenance -------------------------------------------------------------------------------
+    async def clear(self) -> int:
+        """Delete the whole index (before a rebuild); returns how many keys went. SCAN-based,
+        in batches: not atomic, so only while no worker is claiming."""
+        deleted = 0
+        batch: list[bytes] = []
+        async for key in self.client.scan_iter(match=self.keys.index_pattern, count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                deleted += int(await self.client.unlink(*batch))
+                batch = []
+        if batch:
+            deleted += int(await self.client.unlink(*batch))
+        return deleted
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _bands(self, hashvalues: Sequence[int]) -> list[bytes]:
+        return [self.keys.band(k) for k in band_keys(tuple(hashvalues), self.config)]
+
+    async def _upsert_call(self, entry: IndexEntry, check: bool, seen: Collection[str],
+                           old_hv: bytes, client: Any) -> Any:
+        """Run (or, `client` being a pipeline, queue) the upsert script."""
+        new_keys = self._bands(entry.hashvalues)
+        old_keys = self._bands(decode_hashvalues(old_hv)) if old_hv else []
+        return await self._upsert(
+            keys=[self.keys.entry(entry.document_id), self.keys.seen_at, *new_keys, *old_keys],
+            args=[len(new_keys), entry.document_id, encode_hashvalues(entry.hashvalues),
+                  entry.size, entry.text_hash, repr(entry.seen_at), old_hv,
+                  "1" if check else "0", self.keys.entry_prefix, *seen],
+            client=client,
+        )
+
+    async def _write(self, entry: IndexEntry, check: bool,
+                     seen: Collection[str] = ()) -> list[Any]:
+        old_hv = b""
+        while True:
+            answer = await self._upsert_call(entry, check, seen, old_hv, self.client)
+            if answer[0] != _CHANGED:
+                return list(answer)
+            old_hv = answer[1]
+
+    async def _load_chunk(self, chunk: list[IndexEntry]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for entry in chunk:
+                await self._upsert_call(entry, False, (), b"", pipe)
+            answers = await pipe.execute()
+        # Documents already indexed under another signature: once more, with its band keys.
+        for entry, answer in zip(chunk, answers, strict=True):
+            if answer[0] == _CHANGED:
+                await self._write(entry, check=False)
+
+    async def _remove_call(self, document_id: str, hv: bytes, before: float | None,
+                           client: Any) -> Any:
+        """Run (or, `client` being a pipeline, queue) the remove script."""
+        keys = self._bands(decode_hashvalues(hv)) if hv else []
+        return await self._remove(
+            keys=[self.keys.entry(document_id), self.keys.seen_at, *keys],
+            args=[document_id, hv, "" if before is None else repr(before)],
+            client=client,
+        )
+
+
+def _entries(flat: list[bytes]) -> list[IndexEntry]:
+    """IndexEntries from the scripts' flat id, hv, size, text_hash, seen_at, ... answer."""
+    entries = [
+        IndexEntry(
+            document_id=flat[i].decode(),
+            text_hash=flat[i + 3].decode(),
+            hashvalues=decode_hashvalues(flat[i + 1]),
+            size=int(flat[i + 2]),
+            seen_at=float(flat[i + 4]),
+        )
+        for i in range(0, len(flat), 5)
+    ]
+    return sorted(entries, key=lambda e: e.document_id)

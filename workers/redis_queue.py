@@ -1,0 +1,353 @@
+"""`WorkQueue` on a Redis stream with a consumer group: the production queue.
+
+A message's life: `enqueue` XADDs it; `receive` hands it to one consumer (it is then pending
+for that consumer); `ack` XACKs and XDELs it; `release` moves it to the delayed-retry sorted
+set, from which a later `receive` moves it back into the stream once due; `dead_letter` moves
+it to the dead-letter stream. Each move is one atomic step (MULTI or a Lua script), so at any
+moment an unfinished message is in exactly one place — which is what makes `drained()` exact.
+
+Acked entries are deleted (XDEL) rather than trimmed away by MAXLEN: the stream then only holds
+messages nobody has finished, and MAXLEN, which cuts the oldest entries whatever their state,
+could drop one that is still pending — a message lost. The same property makes recreating the
+consumer group at id 0 safe after a Redis restart (nothing already done is redelivered).
+
+A message whose consumer died stays pending; after `claim_idle_seconds` any other consumer's
+`receive` takes it over (XAUTOCLAIM). One that keeps killing its consumers is dead-lettered
+once it has been delivered `max_deliveries` times (the delivery count restarts on `release`,
+which re-adds the message: it only counts deliveries that ended without any answer).
+
+Times (retry due dates, `failed_at`) come from the Redis server's clock, so workers whose
+clocks disagree still agree on when a retry is due.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from canonry.workers.queue import Delivery
+from canonry.workers.redis_keys import GROUP, RedisKeys
+
+_ENQUEUE_CHUNK = 1000  # XADDs per pipeline round trip
+_PROMOTE_BATCH = 100  # due retries moved per script run (bounds the time Redis is blocked)
+_REPLAY_BATCH = 100
+
+# KEYS: delayed, stream. ARGV: batch size. Moves due retries into the stream; returns how many.
+_PROMOTE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, ingest_id in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'ingest_id', ingest_id)
+  redis.call('ZREM', KEYS[1], ingest_id)
+end
+return #due
+"""
+
+# KEYS: stream, delayed. ARGV: group, entry id, ingest id, delay (ms).
+# Schedules the retry, then acks and deletes the current entry. ZADD LT: an ingest already
+# waiting keeps its earlier due time (the member is the ingest id, so a retry is never doubled).
+_RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[2], 'LT', now + tonumber(ARGV[4]), ARGV[3])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS: stream, dead. ARGV: group, entry id, ingest id, error, dead-letter MAXLEN (approximate).
+# Returns the dead-letter entry id.
+_DEAD_LETTER = """
+local t = redis.call('TIME')
+local failed_at = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*',
+  'ingest_id', ARGV[3], 'error', ARGV[4], 'failed_at', failed_at, 'source_id', ARGV[2])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return id
+"""
+
+# KEYS: dead, stream. ARGV: dead-letter entry ids. Re-queues those that still exist, removes
+# them from the dead-letter stream; returns their ingest ids.
+_REPLAY = """
+local requeued = {}
+for _, id in ipairs(ARGV) do
+  local found = redis.call('XRANGE', KEYS[1], id, id)
+  if #found == 1 then
+    local fields = found[1][2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'ingest_id' then
+        redis.call('XADD', KEYS[2], '*', 'ingest_id', fields[i + 1])
+        requeued[#requeued + 1] = fields[i + 1]
+      end
+    end
+    redis.call('XDEL', KEYS[1], id)
+  end
+end
+return requeued
+"""
+
+
+def default_consumer_name() -> str:
+    """hostname-pid-random: unique per process, and readable in XINFO CONSUMERS."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead-letter entry. `id` is its id in the dead-letter stream (what `replay` takes),
+    `failed_at` seconds since the epoch (Redis clock), `source_id` the work-stream entry id."""
+
+    id: str
+    ingest_id: str
+    error: str
+    failed_at: float
+    source_id: str = ""
+
+
+class RedisStreamQueue:
+    """The work queue on Redis Streams, shared by every API and worker process.
+
+    client:             a `redis.asyncio.Redis`; the caller owns it (`close()` leaves it open).
+                        Its `socket_timeout`, if set, must exceed the longest `receive` wait.
+    keys:               the key names (`RedisKeys`, default prefix "canonry").
+    group:              the consumer group all workers share.
+    consumer:           this process's name in the group; default hostname-pid-random.
+    claim_idle_seconds: a message pending this long with its consumer is taken over by the
+                        next `receive` anywhere: its consumer is presumed dead. Must exceed the
+                        longest time one article may take, or live work gets done twice
+                        (harmlessly — the ingest row and the atomic index claim guard it —
+                        but wastefully).
+    max_deliveries:     a message delivered this many times without any answer (no ack,
+                        release or dead-letter: its consumers keep dying) is dead-lettered
+                        instead of being delivered again.
+    dead_letter_maxlen: the dead-letter stream is capped near this length (MAXLEN ~), oldest
+                        first; the ingest rows keep every failure anyway.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        keys: RedisKeys | None = None,
+        *,
+        group: str = GROUP,
+        consumer: str | None = None,
+        claim_idle_seconds: float = 300.0,
+        max_deliveries: int = 5,
+        dead_letter_maxlen: int = 100_000,
+    ) -> None:
+        if claim_idle_seconds < 0 or max_deliveries < 1 or dead_letter_maxlen < 1:
+            raise ValueError("need claim_idle_seconds >= 0, max_deliveries >= 1 and "
+                             "dead_letter_maxlen >= 1")
+        self.client = client
+        self.keys = keys or RedisKeys()
+        self.group = group
+        self.consumer = consumer or default_consumer_name()
+        self.claim_idle_ms = int(claim_idle_seconds * 1000)
+        self.max_deliveries = max_deliveries
+        self.dead_letter_maxlen = dead_letter_maxlen
+        self._group_ready = False
+        self._claim_cursor = "0-0"  # XAUTOCLAIM resumes its scan of the pending list here
+        self._promote = client.register_script(_PROMOTE)
+        self._release = client.register_script(_RELEASE)
+        self._dead_letter = client.register_script(_DEAD_LETTER)
+        self._replay = client.register_script(_REPLAY)
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    # -- WorkQueue ---------------------------------------------------------------------------
+    async def enqueue(self, ingest_ids: Sequence[str]) -> None:
+        for start in range(0, len(ingest_ids), _ENQUEUE_CHUNK):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for ingest_id in ingest_ids[start : start + _ENQUEUE_CHUNK]:
+                    pipe.xadd(self.keys.stream, {"ingest_id": ingest_id})
+                await pipe.execute()
+
+    async def receive(self, wait: float) -> Delivery | None:
+        """Due retries first become stream entries, then a dead consumer's message is taken
+        over, else a new one is read, waiting up to `wait` seconds (0: do not wait)."""
+        if not self._group_ready:
+            await self._create_group()
+        await self._promote(keys=[self.keys.delayed, self.keys.stream], args=[_PROMOTE_BATCH])
+        try:
+            claimed = await self._reclaim()
+            return claimed if claimed is not None else await self._read(wait)
+        except ResponseError as exc:
+            if not _is_nogroup(exc):
+                raise
+        # Redis lost the stream and its group (a restart: nothing is kept on disk). Entries
+        # added since then are still there: the group is recreated at id 0 to include them.
+        self._claim_cursor = "0-0"
+        await self._create_group()
+        return await self._read(wait)
+
+    async def ack(self, delivery: Delivery) -> None:
+        # XACK of a group that vanished with a Redis restart answers 0, not an error: the
+        # message is gone anyway, and the ack has nothing left to do.
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.xack(self.keys.stream, self.group, delivery.token)
+            pipe.xdel(self.keys.stream, delivery.token)
+            await pipe.execute()
+
+    async def release(self, delivery: Delivery, delay: float) -> None:
+        await self._release(
+            keys=[self.keys.stream, self.keys.delayed],
+            args=[self.group, delivery.token, delivery.ingest_id, max(0, round(delay * 1000))],
+        )
+
+    async def dead_letter(self, delivery: Delivery, error: str) -> None:
+        await self._dead_letter(
+            keys=[self.keys.stream, self.keys.dead],
+            args=[self.group, delivery.token, delivery.ingest_id, error, self.dead_letter_maxlen],
+        )
+
+    async def close(self) -> None:
+        """Nothing to release: the client belongs to the caller."""
+
+    # -- operators, metrics, burst mode ----------------------------------------------------------
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The oldest `limit` dead letters, oldest first."""
+        entries = await self.client.xrange(self.keys.dead, count=limit)
+        return [_dead_letter_of(entry_id, fields) for entry_id, fields in entries]
+
+    async def replay(self, ids: Sequence[str] | None = None) -> list[str]:
+        """Queue the given dead letters (all of them when `ids` is None) again and remove them
+        from the dead-letter stream; returns the ingest ids queued. Unknown ids are skipped."""
+        if ids is not None:
+            requeued: list[str] = []
+            for start in range(0, len(ids), _REPLAY_BATCH):
+                requeued += await self._replay_ids(ids[start : start + _REPLAY_BATCH])
+            return requeued
+        requeued = []
+        while batch := await self.client.xrange(self.keys.dead, count=_REPLAY_BATCH):
+            requeued += await self._replay_ids([_text(entry_id) for entry_id, _ in batch])
+        return requeued
+
+    async def stream_length(self) -> int:
+        """Entries in the work stream: not yet delivered, or delivered and not yet answered."""
+        return int(await self.client.xlen(self.keys.stream))
+
+    async def pending_count(self) -> int:
+        """Messages delivered to some consumer and not yet answered."""
+        try:
+            summary = await self.client.xpending(self.keys.stream, self.group)
+        except ResponseError as exc:
+            if _is_nogroup(exc):
+                return 0
+            raise
+        return int(summary["pending"])
+
+    async def delayed_count(self) -> int:
+        """Messages waiting for a retry."""
+        return int(await self.client.zcard(self.keys.delayed))
+
+    async def dead_letter_count(self) -> int:
+        return int(await self.client.xlen(self.keys.dead))
+
+    async def drained(self) -> bool:
+        """No work left anywhere: nothing queued, pending or waiting for a retry (dead letters
+        do not count). Read in one MULTI, so a message moving between places is never missed."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.xlen(self.keys.stream)
+            pipe.zcard(self.keys.delayed)
+            pipe.xpending(self.keys.stream, self.group)
+            stream_length, delayed, pending = await pipe.execute(raise_on_error=False)
+        if isinstance(pending, ResponseError):
+            if not _is_nogroup(pending):
+                raise pending
+            pending = {"pending": 0}
+        return stream_length == 0 and delayed == 0 and pending["pending"] == 0
+
+    # -- internals ---------------------------------------------------------------------------------
+    async def _create_group(self) -> None:
+        try:
+            await self.client.xgroup_create(self.keys.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    async def _reclaim(self) -> Delivery | None:
+        """Take over one message whose consumer has been silent for `claim_idle_seconds`;
+        dead-letter the ones already delivered `max_deliveries` times on the way."""
+        while True:
+            response = await self.client.xautoclaim(
+                self.keys.stream, self.group, self.consumer, self.claim_idle_ms,
+                start_id=self._claim_cursor, count=1,
+            )
+            self._claim_cursor = _text(response[0])
+            messages = [(i, f) for i, f in response[1] if i is not None]
+            if not messages:
+                # The cursor may have stopped early (XAUTOCLAIM scans at most 10 x COUNT
+                # entries): the rest of the pending list is looked at by the next receive.
+                return None
+            entry_id, fields = messages[0]
+            delivery = _delivery_of(entry_id, fields)
+            # XAUTOCLAIM itself counted one more delivery: the claim we just made.
+            pending = await self.client.xpending_range(
+                self.keys.stream, self.group, entry_id, entry_id, 1)
+            delivered = int(pending[0]["times_delivered"]) - 1 if pending else 0
+            if delivered < self.max_deliveries:
+                return delivery
+            await self.dead_letter(delivery, f"delivered {delivered} times without an ack")
+
+    async def _read(self, wait: float) -> Delivery | None:
+        block = max(1, round(wait * 1000)) if wait > 0 else None  # BLOCK 0 would wait forever
+        response = await self.client.xreadgroup(
+            self.group, self.consumer, {self.keys.stream: ">"}, count=1, block=block)
+        for entry_id, fields in _stream_entries(response):
+            return _delivery_of(entry_id, fields)
+        return None
+
+    async def _replay_ids(self, ids: Sequence[str]) -> list[str]:
+        if not ids:
+            return []
+        requeued = await self._replay(keys=[self.keys.dead, self.keys.stream], args=list(ids))
+        return [_text(i) for i in requeued]
+
+
+def _stream_entries(response: Any) -> list[tuple[bytes, dict[Any, Any]]]:
+    """XREADGROUP's entries of its one stream, whether the client speaks RESP2 or RESP3."""
+    if not response:
+        return []
+    if isinstance(response, dict):
+        streams = list(response.values())
+        return [e for entries in streams for e in (entries[0] if entries else [])]
+    return [e for _, entries in response for e in entries]
+
+
+def _fields(raw: dict[Any, Any]) -> dict[str, str]:
+    # str whether or not the client was made with decode_responses.
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _delivery_of(entry_id: bytes | str, raw: dict[Any, Any]) -> Delivery:
+    return Delivery(_fields(raw).get("ingest_id", ""), _text(entry_id))
+
+
+def _dead_letter_of(entry_id: bytes | str, raw: dict[Any, Any]) -> DeadLetter:
+    fields = _fields(raw)
+    return DeadLetter(
+        id=_text(entry_id),
+        ingest_id=fields.get("ingest_id", ""),
+        error=fields.get("error", ""),
+        failed_at=float(fields.get("failed_at", "0")),
+        source_id=fields.get("source_id", ""),
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _is_nogroup(exc: Exception) -> bool:
+    return str(exc).startswith("NOGROUP")
