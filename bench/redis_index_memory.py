@@ -41,14 +41,28 @@ async def used_memory(client: Redis) -> int:
     return int((await client.info("memory"))["used_memory"])
 
 
-async def sampled_usage(client: Redis, keys: RedisKeys, entries: Sequence[IndexEntry]) -> float:
-    """Mean MEMORY USAGE of one document's keys (its band sets and its entry hash)."""
-    total = 0
+async def sampled_usage(client: Redis, keys: RedisKeys,
+                        entries: Sequence[IndexEntry]) -> tuple[float, float]:
+    """Mean MEMORY USAGE of one document's band sets, and of its entry hash."""
+    bands = entry = 0
     for e in entries:
         for band in band_keys(e.hashvalues, DEFAULT_LSH):
-            total += int(await client.memory_usage(keys.band(band), samples=0) or 0)
-        total += int(await client.memory_usage(keys.entry(e.document_id), samples=0) or 0)
-    return total / len(entries)
+            bands += int(await client.memory_usage(keys.band(band), samples=0) or 0)
+        entry += int(await client.memory_usage(keys.entry(e.document_id), samples=0) or 0)
+    return bands / len(entries), entry / len(entries)
+
+
+async def delete_all(client: Redis, keys: RedisKeys) -> int:
+    """UNLINK every key under the prefix, 5000 per call (one key per call takes minutes)."""
+    removed, batch = 0, []
+    async for key in client.scan_iter(match=keys.pattern, count=5000):
+        batch.append(key)
+        if len(batch) == 5000:
+            removed += int(await client.unlink(*batch))
+            batch = []
+    if batch:
+        removed += int(await client.unlink(*batch))
+    return removed
 
 
 async def timed_claims(indexes: Sequence[RedisIndex], entries: Sequence[IndexEntry],
@@ -83,7 +97,7 @@ async def main(url: str, n: int, claims: int, concurrency: int) -> None:
         load_rate = n / (time.perf_counter() - started)
         after = await used_memory(client)
         per_doc = (after - before) / n
-        sample = await sampled_usage(client, keys, entries[:200])
+        sample_bands, sample_entry = await sampled_usage(client, keys, entries[:200])
         encoding = await client.object("encoding", keys.entry(entries[0].document_id))
 
         fresh = [synthetic(rng, f"new-{i:08d}") for i in range(claims)]
@@ -101,17 +115,17 @@ async def main(url: str, n: int, claims: int, concurrency: int) -> None:
         print(f"LSH {cfg.bands} bands x {cfg.rows} rows; {n} documents; Redis at {url}")
         print(f"used_memory delta: {after - before:,} B = {per_doc:,.0f} B per document "
               f"({per_doc * 1e6 / 2**30:.2f} GiB per million)")
-        print(f"MEMORY USAGE sample (200 docs): {sample:,.0f} B per document "
-              f"(entry hash encoding: {encoding.decode()})")
+        print(f"MEMORY USAGE, mean of 200 documents: {sample_bands + sample_entry:,.0f} B = "
+              f"{sample_bands:,.0f} B in {cfg.bands} band sets "
+              f"({sample_bands / cfg.bands:,.0f} B each) + {sample_entry:,.0f} B entry hash "
+              f"({encoding.decode()})")
         print(f"load: {load_rate:,.0f} documents/s (pipelined, chunk {index.chunk_size})")
         print(f"claim, new story:  {new_1:,.0f}/s sequential, {new_c:,.0f}/s with "
               f"{concurrency} in flight")
         print(f"claim, near copy:  {copy_1:,.0f}/s sequential, {copy_c:,.0f}/s with "
               f"{concurrency} in flight")
     finally:
-        removed = 0
-        async for key in client.scan_iter(match=keys.pattern, count=1000):
-            removed += int(await client.unlink(key))
+        removed = await delete_all(client, keys)
         print(f"cleanup: {removed:,} keys deleted, used_memory now {await used_memory(client):,}")
         for c in pools:
             await c.aclose()
@@ -122,7 +136,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("CANONRY_REDIS_URL",
                                                          "redis://127.0.0.1:6379/0"))
-    parser.add_argument("-n", type=int, default=20_000, help="documents loaded")
+    parser.add_argument("-n", type=int, default=10_000, help="documents loaded")
     parser.add_argument("--claims", type=int, default=4_000, help="claims timed per kind")
     parser.add_argument("--concurrency", type=int, default=16, help="claims in flight")
     args = parser.parse_args()

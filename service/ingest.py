@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
 
 from canonry.schemas.api import ArticleIn, FieldError, IngestReceipt
 from canonry.service.keys import QUEUE, SETTINGS, STORE
@@ -24,6 +26,7 @@ from canonry.workers.identity import content_hash, ingest_id_for
 from canonry.workers.store import NewIngest, utcnow
 
 JSON_TYPES = {"application/json"}
+UNAVAILABLE = (OSError, DBAPIError, RedisError)
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
 
 
@@ -142,11 +145,17 @@ async def post_ingest(request: web.Request) -> web.Response:
     received_at = utcnow()
     new = [new_ingest(article, received_at) for article in articles]
     store, queue = request.app[STORE], request.app[QUEUE]
-    statuses, created = await store.accept(new)
+    try:
+        statuses, created = await store.accept(new)
+        to_dispatch = [item.id for item, status in zip(new, statuses, strict=True)
+                       if status == "queued"]
+        await queue.enqueue(list(dict.fromkeys(to_dispatch)))
+    except UNAVAILABLE as exc:
+        # Never a 202 we cannot keep. Whatever was committed before the failure is safe: a
+        # retry returns the same ids, and the reconciler dispatches anything left queued.
+        raise ProblemError(503, f"storage or queue unavailable, retry later: {exc}",
+                           slug="unavailable", headers={"Retry-After": "5"}) from exc
     metrics.ACCEPTED.inc(len(created))
-    to_dispatch = [item.id for item, status in zip(new, statuses, strict=True)
-                   if status == "queued"]
-    await queue.enqueue(list(dict.fromkeys(to_dispatch)))
     receipts = [
         IngestReceipt(ingest_id=item.id, status=status, status_url=f"/ingest/{item.id}")
         for item, status in zip(new, statuses, strict=True)

@@ -177,6 +177,15 @@ def test_run_selection_by_hand() -> None:
     assert select_run(labels) == (0, 1)
 
 
+def test_scripts_without_spaces_count_by_characters() -> None:
+    paragraphs = [
+        "北京时间11月20日，国家统计局发布数据显示，十月份全国规模以上工业增加值同比增长百分之四点七。",
+        "分析人士认为，受外部环境不确定性增加的影响，制造业投资仍然偏弱，但消费市场保持平稳增长。",
+    ]
+    page = parse_text("\n\n".join(["首页", "新闻", *paragraphs, "相关新闻"]))
+    assert len(clean_blocks(page.blocks, "zh").paragraphs) == 2
+
+
 def test_nothing_article_like_gives_nothing() -> None:
     page = parse_text("Home\n\nNews\n\nSports\n\nContact us\n\nPrivacy Policy")
     assert clean_blocks(page.blocks, "en").paragraphs == []

@@ -42,3 +42,31 @@ def test_seed_002_has_no_paragraph_twice() -> None:
 def test_extract_is_deterministic() -> None:
     seed = SEEDS[0]
     assert _extract(seed) == _extract(seed)
+
+
+def test_nothing_to_extract() -> None:
+    assert extract(RawArticle(url="https://x.example/a", text="")) == Extracted(text="")
+    assert extract(RawArticle(url="https://x.example/a", html="<html></html>")).text == ""
+
+
+def test_declared_metadata_wins() -> None:
+    seed = SEEDS[0]
+    text = (SEEDS_DIR / seed["file"]).read_text(encoding="utf-8")
+    out = extract(RawArticle(url="https://x.example/a", text=text, title="Given", language="EN_us"))
+    assert (out.title, out.language) == ("Given", "en-US")
+
+
+def test_html_metadata() -> None:
+    body = " ".join(["The council approved the new budget on Tuesday after a long debate."] * 4)
+    html = (
+        "<html><head><title>Budget passes | Town News</title>"
+        '<meta property="og:title" content="Budget passes">'
+        '<meta property="article:published_time" content="2019-11-18T10:00:00Z"></head>'
+        f"<body><nav>Home News Sport</nav><article><h1>Budget passes</h1><p>{body}</p>"
+        f"<p>{body}</p></article></body></html>"
+    )
+    out = extract(RawArticle(url="https://town.example/budget", html=html))
+    assert out.title == "Budget passes"
+    assert out.published_at is not None and out.published_at.year == 2019
+    assert out.text.startswith("The council approved") and "Home News" not in out.text
+    assert out.language == "en"

@@ -9,6 +9,7 @@ lists and footers at either side fall away.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -50,13 +51,20 @@ class BodyOptions:
 DEFAULT_BODY = BodyOptions()
 
 
+# Scripts written without spaces between words: Han, kana, Thai, Lao, Myanmar, Khmer.
+_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf"
+                       r"\u4e00-\u9fff\uf900-\ufaff]")
+# About how many characters of those scripts make one word.
+UNSPACED_CHARS_PER_WORD = 2.0
+
+
 def _weight(text: str) -> float:
-    """Length in words; a script without spaces counts about four characters a word."""
-    words = rules.WORD.findall(text)
-    chars = sum(len(w) for w in words)
-    if words and chars / len(words) > 12:
-        return chars / 4
-    return float(len(words))
+    """Length in words; in scripts without spaces, characters count by `UNSPACED_CHARS_PER_WORD`."""
+    unspaced = len(_UNSPACED.findall(text))
+    if not unspaced:
+        return float(len(rules.WORD.findall(text)))
+    spaced = len(rules.WORD.findall(_UNSPACED.sub(" ", text)))
+    return spaced + unspaced / UNSPACED_CHARS_PER_WORD
 
 
 def label_block(

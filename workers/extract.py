@@ -72,5 +72,7 @@ def extract(
     title = normalize_line(article.title) if article.title else None
     if not title:
         title = page.title or (title_from_lines(cleaned.before, text) if text else None)
-    language = declared or (detect_language(text) if text else None) or page_language
+    # An HTML extractor's output is the body already: its language was detected above.
+    body_language = detect_language(text) if text and not page.from_html else None
+    language = declared or body_language or page_language
     return Extracted(text=text, title=title, language=language, published_at=page.published_at)

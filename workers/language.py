@@ -14,7 +14,7 @@ _WORD = re.compile(r"\w+")
 MIN_WORDS = 5
 MIN_CHARS = 20
 # The model reads character n-grams; a few thousand characters decide as well as a whole book.
-SAMPLE_CHARS = 3000
+SAMPLE_CHARS = 1500
 
 
 def normalize_tag(tag: str) -> str | None:

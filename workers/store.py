@@ -135,14 +135,17 @@ class Store:
             status = {row.id: row.status for row in found}
         return [status[item.id] for item in items], created
 
-    async def open_ingest_ids(self) -> list[str]:
-        """Ingests accepted but not finished: what a restart must queue again."""
+    async def open_ingest_ids(self, untouched_since: datetime | None = None) -> list[str]:
+        """Ingests accepted but not finished: what a restart must queue again.
+
+        With `untouched_since`, only those no worker has touched since then: the reconciler's
+        view, which finds messages a queue lost (a Redis restart without persistence).
+        """
+        query = select(ingests.c.id).where(ingests.c.status.in_(OPEN_STATES))
+        if untouched_since is not None:
+            query = query.where(ingests.c.updated_at < untouched_since)
         async with self.engine.connect() as conn:
-            result = await conn.execute(
-                select(ingests.c.id)
-                .where(ingests.c.status.in_(OPEN_STATES))
-                .order_by(ingests.c.received_at, ingests.c.id)
-            )
+            result = await conn.execute(query.order_by(ingests.c.received_at, ingests.c.id))
             return list(result.scalars())
 
     # -- processing -------------------------------------------------------------------------
