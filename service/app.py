@@ -1,31 +1,25 @@
-"""The app factory: `create_app(settings)` wires the backends, the worker and the routes.
+"""The app factory: `create_app(settings)` wires the backends, the engine and the routes.
 
 Resources are acquired and released in `cleanup_ctx`, in order: backends (database, queue,
-index), then the engine (index rebuild, re-dispatch of unfinished ingests, worker tasks).
+index), then the engine (index rebuild, recovery of unfinished work, worker tasks).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-import structlog
 from aiohttp import web
 
 from canonry.service import keys
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
+from canonry.service.engine import running_engine
 from canonry.service.openapi import openapi
 from canonry.service.problems import problem_middleware
 from canonry.service.reads import Reads
 from canonry.service.routes import add_routes
-from canonry.workers.worker import Worker, WorkerOptions
 
-log = structlog.get_logger("canonry.app")
-
-EVICTION_INTERVAL = 3600.0
-SHUTDOWN_GRACE = 20.0
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> web.Application:
@@ -40,6 +34,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
 
 async def _backends(app: web.Application) -> AsyncIterator[None]:
     async with open_backends(app[keys.SETTINGS]) as backends:
+        app[keys.BACKENDS] = backends
         app[keys.STORE] = backends.store
         app[keys.QUEUE] = backends.queue
         app[keys.INDEX] = backends.index
@@ -47,49 +42,11 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-def worker_options(settings: Settings) -> WorkerOptions:
-    return WorkerOptions(
-        concurrency=settings.worker_concurrency,
-        max_attempts=settings.max_attempts,
-        retry_backoff=settings.retry_backoff,
-        window_seconds=settings.dedup_window_seconds,
-    )
-
-
-def _engine(run_workers: bool):
+def _engine(run_workers: bool) -> CleanupContext:
     async def engine(app: web.Application) -> AsyncIterator[None]:
-        settings = app[keys.SETTINGS]
-        worker = Worker(app[keys.STORE], app[keys.QUEUE], app[keys.INDEX],
-                        worker_options(settings))
-        app[keys.WORKER] = worker
-        tasks: list[asyncio.Task[None]] = []
-        app[keys.WORKER_TASKS] = tasks
-        indexed = await worker.rebuild_index()
-        # Embedded queue: nothing survives a restart but the database, so dispatch every
-        # accepted-but-unfinished ingest again. (The Redis queue redelivers on its own.)
-        requeued = await worker.redispatch_open() if settings.redis_url is None else 0
-        log.info("engine_started", indexed=indexed, requeued=requeued, workers=run_workers)
-        if run_workers:
-            tasks.append(asyncio.create_task(worker.run(), name="worker"))
-        tasks.append(asyncio.create_task(_evict_periodically(worker), name="eviction"))
-        yield
-        worker.stop()
-        for task in tasks:
-            if task.get_name() != "worker":
-                task.cancel()
-        _done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
-        for task in pending:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        async with running_engine(app[keys.SETTINGS], app[keys.BACKENDS],
+                                  run_workers=run_workers) as worker:
+            app[keys.WORKER] = worker
+            yield
 
     return engine
-
-
-async def _evict_periodically(worker: Worker) -> None:
-    while True:
-        evicted = await worker.evict_expired()
-        if evicted:
-            log.info("index_evicted", entries=evicted)
-        await asyncio.sleep(EVICTION_INTERVAL)

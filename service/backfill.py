@@ -1,25 +1,22 @@
 """`canonry backfill FILE`: an archive through the same validation, store and queue as
 POST /ingest. Invalid lines are reported and skipped, not fatal: one bad row in a million
 should not stop an archive. With the embedded backends the command also runs the workers until
-the queue is drained; with Redis it only enqueues and the worker fleet does the rest."""
+everything is processed; with Redis it only enqueues and the worker fleet does the rest."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gzip
 import json
 import sys
 from collections.abc import Iterator
 from typing import Any
 
-from canonry.service.app import worker_options
-from canonry.service.backends import open_backends
+from canonry.service.backends import Backends, open_backends
 from canonry.service.config import Settings
+from canonry.service.engine import running_engine
 from canonry.service.ingest import ProblemError, new_ingest, validate_articles
-from canonry.workers.queue import InProcessQueue
+from canonry.service.worker_process import drained
 from canonry.workers.store import utcnow
-from canonry.workers.worker import Worker
 
 
 def _lines(path: str) -> Iterator[tuple[int, Any]]:
@@ -35,13 +32,9 @@ def _lines(path: str) -> Iterator[tuple[int, Any]]:
 
 async def backfill(settings: Settings, path: str, *, batch_size: int = 500) -> int:
     accepted = skipped = 0
-    async with open_backends(settings) as backends:
-        worker = Worker(backends.store, backends.queue, backends.index, worker_options(settings))
-        await worker.rebuild_index()
-        embedded = isinstance(backends.queue, InProcessQueue)
-        if embedded:
-            await worker.redispatch_open()
-        runner = asyncio.create_task(worker.run()) if embedded else None
+    async with open_backends(settings) as backends, running_engine(
+        settings, backends, run_workers=backends.embedded
+    ):
         batch: list[Any] = []
         for number, item in _lines(path):
             try:
@@ -55,17 +48,13 @@ async def backfill(settings: Settings, path: str, *, batch_size: int = 500) -> i
                 batch = []
         if batch:
             accepted += await _accept(backends, batch)
-        if runner is not None:
-            assert isinstance(backends.queue, InProcessQueue)
-            await backends.queue.join()
-            worker.stop()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+        if backends.embedded:
+            await drained(backends.queue)
     print(f"accepted {accepted} articles, skipped {skipped}")
     return 0 if skipped == 0 else 1
 
 
-async def _accept(backends: Any, articles: list[Any]) -> int:
+async def _accept(backends: Backends, articles: list[Any]) -> int:
     received_at = utcnow()
     items = [new_ingest(article, received_at) for article in articles]
     statuses, _created = await backends.store.accept(items)

@@ -45,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true",
                         help="exit once the queue is drained instead of waiting for more work")
 
+    dlq = commands.add_parser("dlq", help="inspect and replay dead-lettered articles")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    dlq_list = dlq_commands.add_parser("list", help="dead letters: ingest id, time, error")
+    dlq_list.add_argument("--limit", type=int, default=100)
+    replay = dlq_commands.add_parser("replay", help="re-queue dead letters (all when no id)")
+    replay.add_argument("ingest_ids", nargs="*", metavar="ID")
+
+    commands.add_parser("reindex", help="rebuild the Redis LSH index from stored signatures")
+
     commands.add_parser("migrate", help="bring the database schema to this version (Alembic)")
 
     backfill = commands.add_parser(
@@ -83,6 +92,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         settings = Settings.from_env(worker_concurrency=args.concurrency)
         return asyncio.run(run_worker(settings, burst=args.burst))
+    if args.command == "dlq":
+        from canonry.service import operations
+
+        if args.dlq_command == "list":
+            for line in asyncio.run(operations.dlq_list(settings, args.limit)):
+                print(line)
+            return 0
+        replayed = asyncio.run(operations.dlq_replay(settings, args.ingest_ids))
+        print(f"re-queued {len(replayed)}: {' '.join(replayed)}".rstrip(": "))
+        return 0
+    if args.command == "reindex":
+        from canonry.service.operations import reindex
+
+        print(f"indexed {asyncio.run(reindex(settings))} signatures")
+        return 0
     if args.command == "migrate":
         from canonry.service.migrations import current_revision, upgrade
 

@@ -31,6 +31,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CANONRY_REDIS_URL", "redis_url", None,
             "Redis URL for the Streams queue and shared LSH index; unset: in-process queue and "
             "in-memory index", _optional),
+    Setting("CANONRY_REDIS_PREFIX", "redis_prefix", "canonry",
+            "Namespace of every Redis key (one Redis can serve several deployments)"),
+    Setting("CANONRY_CLAIM_IDLE_SECONDS", "claim_idle_seconds", 60.0,
+            "A message pending this long on a silent consumer is taken over by another worker "
+            "(XAUTOCLAIM); keep it above the slowest article's processing time", float),
+    Setting("CANONRY_RECONCILE_SECONDS", "reconcile_seconds", 120.0,
+            "How often (and after how long untouched) unfinished ingests are dispatched again, "
+            "recovering messages a Redis restart lost", float),
     Setting("CANONRY_HOST", "host", "127.0.0.1", "Address `canonry serve` binds to"),
     Setting("CANONRY_PORT", "port", 8080, "Port `canonry serve` listens on", int),
     Setting("CANONRY_MAX_BODY_BYTES", "max_body_bytes", 10 * 1024 * 1024,
@@ -59,6 +67,9 @@ class Settings:
 
     database_url: str
     redis_url: str | None
+    redis_prefix: str
+    claim_idle_seconds: float
+    reconcile_seconds: float
     host: str
     port: int
     max_body_bytes: int

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
+from canonry.service.backends import Backends
 from canonry.service.config import Settings
 from canonry.service.reads import Reads
 from canonry.workers.index import DedupIndex
@@ -14,9 +13,9 @@ from canonry.workers.store import Store
 from canonry.workers.worker import Worker
 
 SETTINGS = web.AppKey("settings", Settings)
+BACKENDS = web.AppKey("backends", Backends)
 STORE = web.AppKey("store", Store)
 READS = web.AppKey("reads", Reads)
 QUEUE = web.AppKey("queue", WorkQueue)
 INDEX = web.AppKey("index", DedupIndex)
 WORKER = web.AppKey("worker", Worker)
-WORKER_TASKS = web.AppKey("worker_tasks", list[asyncio.Task[None]])

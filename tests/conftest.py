@@ -16,6 +16,7 @@ from tests.servers import (
     Throwaways,
     create_database,
     database_url,
+    delete_prefix,
     drop_database,
     redis_url,
 )
@@ -45,14 +46,16 @@ def redis_prefix() -> str:
     return f"canonry-test-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
 def backend(request: pytest.FixtureRequest) -> str:
+    """sqlite: the embedded default; postgres: PostgreSQL with the in-process queue and index;
+    redis: production — PostgreSQL, Redis Streams and the Redis LSH index."""
     return str(request.param)
 
 
 @pytest.fixture
 async def database(backend: str, tmp_path: Path, postgres_admin_url: str) -> AsyncIterator[str]:
-    """Each test using this runs on the embedded SQLite store and on real PostgreSQL."""
+    """A fresh, empty database of the backend's kind, dropped afterwards."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'canonry.db'}"
         return
@@ -70,9 +73,15 @@ async def migrated_database(database: str) -> str:
 
 
 @pytest.fixture
-def settings(migrated_database: str) -> Settings:
-    return Settings.from_env({}, database_url=migrated_database, retry_backoff=0.01,
-                             max_attempts=3)
+async def settings(
+    backend: str, migrated_database: str, redis_prefix: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Settings]:
+    redis = request.getfixturevalue("redis_server_url") if backend == "redis" else None
+    prefix = redis_prefix
+    yield Settings.from_env({}, database_url=migrated_database, redis_url=redis,
+                            redis_prefix=prefix, retry_backoff=0.01, max_attempts=3)
+    if redis:
+        await delete_prefix(redis, prefix)
 
 
 @pytest.fixture

@@ -125,3 +125,18 @@ async def drop_database(admin_url: str, name: str) -> None:
     finally:
         await conn.close()
 
+
+
+async def delete_prefix(url: str, prefix: str) -> None:
+    """Remove every key a test created under its own prefix."""
+    from redis.asyncio import Redis
+
+    from canonry.workers.redis_keys import RedisKeys
+
+    client = Redis.from_url(url)
+    try:
+        batch = [key async for key in client.scan_iter(match=RedisKeys(prefix).pattern, count=1000)]
+        for start in range(0, len(batch), 1000):
+            await client.delete(*batch[start:start + 1000])
+    finally:
+        await client.aclose()

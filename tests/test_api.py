@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from canonry.service.keys import QUEUE
+from canonry.service.worker_process import drained
 from tests.shared_data import seeds
 
 Seed = tuple[str, str, dict]
@@ -14,7 +15,7 @@ Seed = tuple[str, str, dict]
 
 async def drain(client: TestClient) -> None:
     """Wait until every accepted article has been processed (or dead-lettered)."""
-    await client.app[QUEUE].join()
+    await drained(client.app[QUEUE])
 
 
 async def post_seed(client: TestClient, path: Path, **extra: object) -> dict:

@@ -31,6 +31,28 @@ P3 = (
     "the talks could collapse again within days if the bombing does not stop."
 )
 
+P4 = (
+    "The US special envoy for the fight against the Islamic State group said the bombing campaign "
+    "was directly enabling the jihadists, and that it had to end before any talks could resume."
+)
+P5 = (
+    "Syria is a crucial ally and military staging post for Russia and Iran, while a growing number "
+    "of observers say Moscow has benefited from the chaos created by the war in the region."
+)
+P6 = (
+    "Washington has been reluctant to involve itself in another war after the quagmires of "
+    "Afghanistan and Iraq, and is more concerned about combating the jihadists than anything else."
+)
+
+P7 = (
+    "Even the outgoing French foreign minister could not hide his frustration as he announced "
+    "his resignation on Wednesday, saying there was no strong commitment from his allies."
+)
+P8 = (
+    "Many have also criticised the United States for not doing more to support the rebels, who "
+    "still have the backing of Saudi Arabia and other Gulf countries as they dig in."
+)
+
 
 def _blocks(*lines: str) -> list[Block]:
     return [Block(line, i) for i, line in enumerate(lines)]
@@ -47,6 +69,12 @@ def test_repeated_body_in_two_quote_styles_is_kept_once() -> None:
     curly = [quoted.replace("'", "’").replace(' "', " “").replace('" ', "” "), P2, P3]
     page = parse_text("\n\n".join(body + curly))
     assert [b.text for b in drop_repeats(page.blocks)] == [quoted, P2, P3]
+
+
+def test_a_block_made_of_earlier_sentences_is_a_copy() -> None:
+    # The whole body re-joined into one line at the foot of the page (a metadata dump).
+    blocks = _blocks(P1, P2, P3, "Tags: Syria", f"{P1} {P2} {P3}")
+    assert _texts(drop_repeats(blocks)) == [P1, P2, P3, "Tags: Syria"]
 
 
 def test_short_repeats_are_legitimate() -> None:
@@ -152,19 +180,19 @@ def test_comments_after_the_article_are_not_the_body() -> None:
     comment = ("I think this is it. The slimmer bezels, updated thermal design, and the keyboard "
                "are the redesign, they just did not want to say so in public, which is fine. ")
     page = parse_text("\n\n".join(
-        [P1, P2, P3, P1 + " " + P3, P2 + " " + P1, "[ 167 comments ]", "Top Rated Comments",
+        [P1, P2, P3, P4, P5, "[ 167 comments ]", "Top Rated Comments",
          comment * 3, comment * 2, comment * 4]
     ))
-    assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P1 + " " + P3, P2 + " " + P1]
+    assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P4, P5]
 
 
 def test_a_box_of_links_inside_the_body_does_not_end_it() -> None:
     page = parse_text("\n\n".join(
-        [P1, P2, P3, P1 + " " + P2, "Related Stories", "Short Headline Of A Story",
-         P3 + " " + P1, P2 + " " + P3]
+        [P1, P2, P3, P4, "Related Stories", "Short Headline Of A Story", P5, P6, P7, P8]
     ))
     paragraphs = clean_blocks(page.blocks, "en").paragraphs
-    assert paragraphs[-1] == P2 + " " + P3 and "Related Stories" not in paragraphs
+    assert paragraphs[0] == P1 and paragraphs[-1] == P8
+    assert "Related Stories" not in paragraphs
 
 
 def test_run_selection_by_hand() -> None:

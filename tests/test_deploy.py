@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from canonry.service.app import SHUTDOWN_GRACE
 from canonry.service.cli import build_parser
 from canonry.service.config import SETTINGS
+from canonry.service.engine import SHUTDOWN_GRACE
 from canonry.service.routes import ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent

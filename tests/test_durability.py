@@ -21,6 +21,7 @@ from canonry.service.app import create_app
 from canonry.service.config import Settings
 from canonry.service.keys import QUEUE, STORE
 from canonry.service.migrations import upgrade
+from canonry.service.worker_process import drained
 from canonry.workers.article import Extracted, RawArticle
 from canonry.workers.extract import extract
 from canonry.workers.index import MemoryIndex
@@ -49,7 +50,7 @@ async def test_restart_processes_what_was_accepted(settings: Settings) -> None:
         assert await statuses(client.app[STORE]) == {"queued": 5}
     # Second life: on start, every unfinished ingest is dispatched again.
     async with TestClient(TestServer(create_app(settings))) as client:
-        await client.app[QUEUE].join()
+        await drained(client.app[QUEUE])
         assert await statuses(client.app[STORE]) == {"done": 5}
 
 

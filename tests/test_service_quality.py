@@ -8,6 +8,7 @@ import re
 from aiohttp.test_utils import TestClient
 
 from canonry.service.keys import QUEUE
+from canonry.service.worker_process import drained
 from canonry.workers.eval_extraction import f1, ngram_prf
 from tests.shared_data import seeds
 
@@ -16,7 +17,7 @@ async def ingest_and_wait(client: TestClient, article: dict) -> dict:
     response = await client.post("/ingest", json=article)
     assert response.status == 202, await response.text()
     receipt = await response.json()
-    await client.app[QUEUE].join()
+    await drained(client.app[QUEUE])
     return await (await client.get(receipt["status_url"])).json()
 
 

@@ -83,7 +83,7 @@ def label_block(
         return Label.BOILER, weight
     if rules.is_date_line(text) or rules.READING_TIME.match(text):
         return Label.META, weight
-    if rules.BOILERPLATE.search(text) and weight < 40:
+    if (rules.BOILERPLATE.search(text) and weight < 40) or rules.is_share_bar(text):
         return Label.BOILER, weight
     if weight < options.prose_words:
         return Label.SHORT, weight

@@ -53,22 +53,37 @@ def key(text: str) -> str:
     return " ".join(rules.WORD.findall(text.lower()))
 
 
+def _grams(words: list[str], n: int = 4) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
 def drop_repeats(
-    blocks: Sequence[Block], long_words: int = 25, run_words: int = 50
+    blocks: Sequence[Block],
+    long_words: int = 25,
+    run_words: int = 50,
+    contained: float = 0.8,
 ) -> list[Block]:
     """Drop later copies of what the page already said (seed 002 pastes its whole body twice).
 
     Short lines repeat legitimately (an interview's recurring question, a recipe step, a table
-    cell), so a repeat is dropped only when it is a paragraph of `long_words` words or more, or
-    part of a run of consecutive repeats of `run_words` words or more (a pasted block).
+    cell), so an identical repeat is dropped only when it is a paragraph of `long_words` words or
+    more, or part of a run of consecutive repeats of `run_words` words or more (a pasted block).
+    A long block made mostly (`contained`) of word 4-grams said before is a copy too: the body
+    re-joined into one line, or a summary stitched from its sentences.
     """
     seen: set[str] = set()
+    seen_grams: set[tuple[str, ...]] = set()
     repeated: list[bool] = []
+    copied: list[bool] = []
     for block in blocks:
-        k = key(block.text)
+        words = rules.WORD.findall(block.text.lower())
+        k = " ".join(words)
+        grams = _grams(words) if len(words) >= long_words else set()
         repeated.append(bool(k) and k in seen)
+        copied.append(bool(grams) and len(grams & seen_grams) >= contained * len(grams))
         seen.add(k)
-    drop: set[int] = set()
+        seen_grams |= grams if grams else _grams(words)
+    drop: set[int] = {n for n, c in enumerate(copied) if c}
     i = 0
     while i < len(blocks):
         if not repeated[i]:

@@ -22,6 +22,7 @@ CREDIT_LINE = re.compile(
         ,\s.*                                            # ", Russian Defence Ministry/AFP/File"
       | (?:photo|image|picture|foto|video)s?\s*(?:credit|courtesy|source)?s?\s*:.*
       | (?:credit|credits|source|courtesy|photograph|illustration)\s*:.*
+      | (?:photo|photograph|image|picture|video|illustration)s?\s+(?:by|courtesy\s+of)\s.*
       | (?:©|\(c\)|copyright\b).{{0,80}}
       | [^.!?]{{0,60}}\b(?:{_AGENCY})(?:\s*/\s*[\w .'-]+)*\s*   # "Bulent Kilic, AFP/File"
     )$""",
@@ -32,14 +33,18 @@ CREDIT_LINE = re.compile(
 CREDIT_TAIL = re.compile(
     rf"""(?:
         \b(?:{_AGENCY})\s*/\s*[\w .'-]+
-      | \b(?:photo|image|picture)?\s*credit\s*:\s*[^.]+
+      | \b(?i:(?:photo|image|picture)?\s*credit)\s*:\s*[^.]+
       | \[(?:{_AGENCY}|[A-Z][\w-]+(?:\s[A-Z][\w-]+)?)\]
       | \((?:{_AGENCY})(?:\s*/\s*[\w .'-]+)?\)
+      | \((?:AP\s+)?(?i:photo|image|picture|foto|credit)s?\b[^()]{{0,60}}\)   # "(Image: GETTY)"
     )\s*$""",
     re.VERBOSE,
 )
-CAPTION_START = re.compile(r"^(?:above|below|top|left|right|pictured|photo|image|file photo)\s*:",
-                           re.IGNORECASE)
+CAPTION_START = re.compile(
+    r"^(?:(?:above|below|top|left|right|pictured|photo|image|file\s+photo)\s*:"
+    r"|in\s+this\s+(?:[\w.,]+\s+){0,8}?(?:file\s+)?(?:photo|image|picture)\b)",  # AP style
+    re.IGNORECASE,
+)
 
 # A teaser: a line cut short and ended with an ellipsis, repeated in full nearby.
 TEASER_END = re.compile(r"(?:\.\.\.|\[\.\.\.\])\s*$")
@@ -73,11 +78,28 @@ LINKS_MARKER = re.compile(
       | sign\s+up\b.*newsletter.*
       | (?:subscribe|sign\s+up)\s+(?:to|for)\s+(?:our|the)\b.*
       | further\s+reading\b.*
+      | explore\s+further
+      | don'?t\s+miss\b.{0,20}
       | see\s+also\s*:?
       | more\s+(?:from|in|on|about)?\s*\S+(?:\s+\S+){0,3}   # "More World", "More in Politics"
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
+
+_SOCIAL = frozenset(
+    (
+        "facebook", "twitter", "whatsapp", "pinterest", "pint", "linkedin", "reddit", "tumblr",
+        "telegram", "instagram", "youtube", "flipboard", "mix", "pocket", "email", "mail", "print",
+        "share", "shares", "tweet", "pin", "copy", "link", "messenger", "sms", "vk",
+    )
+)  # fmt: skip
+
+
+def is_share_bar(text: str) -> bool:
+    """A row of sharing buttons: "Whatsapp Facebook Pint Baixar", "facebook twitter email"."""
+    words = WORD.findall(text.lower())
+    return 0 < len(words) <= 8 and sum(w in _SOCIAL for w in words) >= max(2, len(words) / 2)
+
 
 READING_TIME = re.compile(r"^\d+\s*(?:min(?:ute)?s?|mins)\s+read$", re.IGNORECASE)
 
@@ -111,6 +133,10 @@ BOILERPLATE = re.compile(
       | \bnewsletter\b
       | \bsubscribe\b
       | \bjavascript\b
+      | ^(?:read|see|watch|listen)\s+(?:more|also)\s*:     # an inline link to another story
+      | ^citation\s*:
+      | \bsubject\s+to\s+copyright\b
+      | ^\S*https?://\S+$                                  # a bare URL
     )""",
     re.IGNORECASE | re.VERBOSE,
 )

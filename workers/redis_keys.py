@@ -17,6 +17,8 @@ With the default prefix "canonry" (`RedisKeys()`), the keys are:
                                             `encode_hashvalues`), size, text_hash, seen_at
     {canonry}:lsh:seen_at           zset    document ids by seen_at: the eviction clock
     {canonry}:lock:reconciler       string  the reconciler's lock token (SET NX PX)
+    {canonry}:index-loaded          string  present while the index holds every stored
+                                            signature; missing after a Redis restart
 
 Why the braces: in Redis Cluster a key's slot is the hash of its `{hash tag}` when it has one,
 and a Lua script may only touch keys of one slot. The claim script reads entry hashes whose
@@ -98,6 +100,11 @@ class RedisKeys:
     @property
     def reconciler_lock(self) -> str:
         return f"{self.root}:lock:reconciler"
+
+    @property
+    def index_loaded(self) -> str:
+        """Set once the index was rebuilt from the database; gone after a Redis restart."""
+        return f"{self.root}:index-loaded"
 
     @property
     def pattern(self) -> str:

@@ -254,14 +254,29 @@ class Store:
             )
 
     async def requeue(self, ingest_id: str) -> bool:
-        """Put a failed (dead-lettered) ingest back to `queued` with a fresh attempt budget."""
+        """Put a dead-lettered ingest back to `queued` with a fresh attempt budget.
+
+        Besides `failed`, an ingest left `processing` qualifies: the queue's delivery guard
+        dead-letters a message whose consumers kept dying before they could record anything.
+        """
         async with self._writing() as conn:
             result = await conn.execute(
                 update(ingests)
-                .where(ingests.c.id == ingest_id, ingests.c.status == "failed")
+                .where(ingests.c.id == ingest_id, ingests.c.status != "done")
                 .values(status="queued", attempts=0, error=None, updated_at=utcnow())
             )
             return result.rowcount > 0
+
+    async def failed_ingests(self, limit: int) -> list[dict[str, Any]]:
+        """The embedded dead-letter list: failed ingests, most recent first."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(ingests.c.id, ingests.c.url, ingests.c.attempts, ingests.c.error,
+                       ingests.c.updated_at)
+                .where(ingests.c.status == "failed")
+                .order_by(ingests.c.updated_at.desc()).limit(limit)
+            )
+            return [dict(row) for row in result.mappings()]
 
     async def index_entries(self, seen_since: float) -> list[IndexEntry]:
         """Signatures of documents first seen since `seen_since`: what the LSH index holds."""

@@ -16,6 +16,8 @@ LOOKBACK = 12
 MIN_WORDS, MAX_WORDS = 3, 30
 MIN_OVERLAP = 0.4
 _CONTENT = re.compile(r"\w{3,}")
+_BYLINE = re.compile(r"^(?:by|von|par|por|di|door|av|af)\s", re.IGNORECASE)
+MIN_MATCHED = 2
 
 
 def _content_words(text: str) -> list[str]:
@@ -27,6 +29,8 @@ def _heading_like(line: str) -> bool:
     if not MIN_WORDS <= len(words) <= MAX_WORDS or len(line) > 250:
         return False
     if line.endswith((".", ":", ",", ";")) and not line.endswith("..."):
+        return False
+    if _BYLINE.match(line):
         return False
     return not (rules.BOILERPLATE.search(line) or rules.is_end_marker(line)
                 or rules.is_date_line(line))
@@ -45,9 +49,12 @@ def title_from_lines(before: Sequence[str], body: str) -> str | None:
         words = _content_words(line)
         if not words:
             continue
-        overlap = sum(w in body_words for w in words) / len(words)
-        # Ties go to the line nearer the body.
-        score = (overlap, pos)
-        if overlap >= MIN_OVERLAP and (best is None or score >= best):
+        matched = sum(w in body_words for w in words)
+        overlap = matched / len(words)
+        if overlap < MIN_OVERLAP or matched < MIN_MATCHED:
+            continue
+        # A long line that the body echoes well beats a short one; ties go nearer the body.
+        score = (matched * overlap, pos)
+        if best is None or score >= best:
             best = score
     return candidates[best[1]] if best is not None else None

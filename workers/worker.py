@@ -108,8 +108,16 @@ class Worker:
                 continue
             finally:
                 self._receiving.discard(receiving)
-            if delivery is not None:
+            if delivery is None:
+                continue
+            try:
                 await self.handle(delivery)
+            except Exception as exc:
+                # An ack or release the backend refused. The message stays pending and is
+                # redelivered (reclaimed) later; its commit, if any, makes that a no-op.
+                log.warning("queue_operation_failed", ingest_id=delivery.ingest_id,
+                            error=str(exc))
+                await asyncio.sleep(self.options.retry_backoff)
 
     async def handle(self, delivery: Delivery) -> None:
         bound = log.bind(ingest_id=delivery.ingest_id)

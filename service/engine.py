@@ -1,0 +1,82 @@
+"""The engine around a set of backends: index rebuild, recovery of unfinished work, the worker
+tasks and the periodic chores. `serve`, `worker` and `backfill` all run it the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+
+from canonry.service.backends import Backends
+from canonry.service.config import Settings
+from canonry.workers.reconciler import Reconciler
+from canonry.workers.worker import Worker, WorkerOptions
+
+log = structlog.get_logger("canonry.engine")
+
+EVICTION_INTERVAL = 3600.0
+SHUTDOWN_GRACE = 20.0
+
+
+def worker_options(settings: Settings) -> WorkerOptions:
+    return WorkerOptions(
+        concurrency=settings.worker_concurrency,
+        max_attempts=settings.max_attempts,
+        retry_backoff=settings.retry_backoff,
+        window_seconds=settings.dedup_window_seconds,
+    )
+
+
+def reconciler(settings: Settings, backends: Backends) -> Reconciler:
+    assert backends.redis is not None and backends.keys is not None
+    return Reconciler(backends.store, backends.queue, backends.index, backends.redis,
+                      backends.keys, settings.reconcile_seconds, settings.dedup_window_seconds)
+
+
+@asynccontextmanager
+async def running_engine(
+    settings: Settings, backends: Backends, *, run_workers: bool
+) -> AsyncIterator[Worker]:
+    worker = Worker(backends.store, backends.queue, backends.index, worker_options(settings))
+    tasks: list[asyncio.Task[None]] = []
+    if backends.embedded:
+        # Nothing survives a restart but the database: rebuild the index and dispatch every
+        # accepted-but-unfinished ingest again.
+        indexed = await worker.rebuild_index()
+        requeued = await worker.redispatch_open()
+    else:
+        repair = reconciler(settings, backends)
+        indexed, requeued = await repair.ensure_index(), 0
+        tasks.append(asyncio.create_task(repair.run(), name="reconciler"))
+    log.info("engine_started", indexed=indexed, requeued=requeued, workers=run_workers,
+             backend="embedded" if backends.embedded else "redis")
+    if run_workers:
+        tasks.append(asyncio.create_task(worker.run(), name="worker"))
+    tasks.append(asyncio.create_task(_evict_periodically(worker), name="eviction"))
+    try:
+        yield worker
+    finally:
+        worker.stop()  # stop taking work; in-flight messages finish (or are handed back)
+        for task in tasks:
+            if task.get_name() != "worker":
+                task.cancel()
+        _done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+        for task in pending:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _evict_periodically(worker: Worker) -> None:
+    while True:
+        try:
+            evicted = await worker.evict_expired()
+            if evicted:
+                log.info("index_evicted", entries=evicted)
+        except Exception as exc:
+            log.warning("eviction_failed", error=str(exc))
+        await asyncio.sleep(EVICTION_INTERVAL)
