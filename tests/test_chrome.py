@@ -2,7 +2,7 @@ import json
 
 from canonry.workers.article import RawArticle
 from canonry.workers.chrome import ChromeModel, line_key
-from canonry.workers.extract import extract, page_lines
+from canonry.workers.extract import extract, extract_and_observe, page_lines
 
 WIRE = (
     "Russia said Thursday it was ready to discuss a ceasefire in Syria as foreign ministers "
@@ -16,7 +16,7 @@ def _page(i: int, *body: str) -> list[str]:
 
 
 def test_line_key_ignores_typography() -> None:
-    assert line_key("Russia’s “plan”") == line_key("Russia's \"PLAN\"")
+    assert line_key("Russia’s “plan”") == line_key('Russia\'s "PLAN"')
     assert line_key("...") == ""
 
 
@@ -59,8 +59,11 @@ def test_wire_paragraph_survives_extraction_with_learned_chrome() -> None:
     pages = {}
     for source in ("site-a.example", "site-b.example"):
         for i in range(6):
-            lines = _page(i, f"Unrelated story {i} from {source} is told here in full sentences, "
-                          "with enough words to count as prose for the cleaner.")
+            lines = _page(
+                i,
+                f"Unrelated story {i} from {source} is told here in full sentences, "
+                "with enough words to count as prose for the cleaner.",
+            )
             model.observe(source, lines)
         pages[source] = "\n\n".join(_page(99, WIRE, other))
     for source, text in pages.items():
@@ -86,3 +89,34 @@ def test_memory_stays_bounded() -> None:
         model.observe("site-a", ["menu", *(f"line {i} {j}" for j in range(10))])
     assert len(model.lines["site-a"]) <= 100
     assert model.is_chrome("site-a", "menu")
+
+
+def test_extract_and_observe_learns_a_source_s_chrome() -> None:
+    model = ChromeModel()
+    body = (
+        "The council approved the new budget on Tuesday after a long debate about schools, "
+        "roads and the library, which will open on Sundays from next spring."
+    )
+    more = (
+        "Residents who spoke at the meeting asked for more buses on the northern routes, and the "
+        "mayor promised a study before the summer recess."
+    )
+    chrome_line = "Town News is published every weekday by the Valley Media Group."
+    outs = []
+    for i in range(4):
+        text = "\n\n".join(
+            [
+                f"Headline number {i}",
+                f"{body} Story {i}.",
+                chrome_line,
+                f"Story {i} continues. {more}",
+            ]
+        )
+        outs.append(
+            extract_and_observe(RawArticle(url=f"https://town.example/{i}", text=text), model)
+        )
+    assert model.pages["town.example"] == 4
+    assert chrome_line in outs[0].text  # not learned yet: it reads like a sentence
+    assert model.is_chrome("town.example", chrome_line)
+    assert chrome_line not in outs[3].text
+    assert outs[3].text.endswith(more)

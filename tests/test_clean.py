@@ -53,6 +53,11 @@ P8 = (
     "still have the backing of Saudi Arabia and other Gulf countries as they dig in."
 )
 
+BIO = (
+    "With 2,400 staff representing 100 different nationalities, AFP covers the world as a "
+    "leading global news agency. AFP provides fast, comprehensive and verified coverage."
+)
+
 
 def _blocks(*lines: str) -> list[Block]:
     return [Block(line, i) for i, line in enumerate(lines)]
@@ -64,7 +69,7 @@ def _texts(blocks: list[Block]) -> list[str]:
 
 def test_repeated_body_in_two_quote_styles_is_kept_once() -> None:
     # Seed 002: the AFP body pasted twice, once with straight and once with curly quotes.
-    quoted = "Russia's deputy foreign minister said Moscow was \"ready to discuss\" a ceasefire."
+    quoted = 'Russia\'s deputy foreign minister said Moscow was "ready to discuss" a ceasefire.'
     body = [quoted, P2, P3]
     curly = [quoted.replace("'", "’").replace(' "', " “").replace('" ', "” "), P2, P3]
     page = parse_text("\n\n".join(body + curly))
@@ -124,8 +129,13 @@ def test_self_credited_captions_are_dropped() -> None:
 
 
 def test_credit_shapes() -> None:
-    for credit in ("Bulent Kilic, AFP/File", "Jacquelyn Martin, Pool/AFP/File",
-                   "Loaui Beshara, AFP", "Image Credit: WeWork", "Photo: Getty Images"):
+    for credit in (
+        "Bulent Kilic, AFP/File",
+        "Jacquelyn Martin, Pool/AFP/File",
+        "Loaui Beshara, AFP",
+        "Image Credit: WeWork",
+        "Photo: Getty Images",
+    ):
         assert is_credit(credit), credit
     # A pull quote's attribution is not a photo credit (seed 003).
     assert not is_credit("-Salem al-Muslet, HNC spokesperson")
@@ -133,8 +143,14 @@ def test_credit_shapes() -> None:
 
 
 def test_tails_are_end_markers() -> None:
-    for line in ("You may also like:", "Read Comments", "No Comments", "Written By",
-                 "[ 167 comments ]", "Milan Griffes on September 12, 2018 at 4:47 pm said:"):
+    for line in (
+        "You may also like:",
+        "Read Comments",
+        "No Comments",
+        "Written By",
+        "[ 167 comments ]",
+        "Milan Griffes on September 12, 2018 at 4:47 pm said:",
+    ):
         assert is_end_marker(line), line
     # Boxes of links also sit inside bodies: a weaker signal of their own.
     for line in ("Related Stories", "More Washington Examiner", "Also read:"):
@@ -146,50 +162,88 @@ def test_tails_are_end_markers() -> None:
 def test_metadata_lines() -> None:
     assert is_date_line("03 February, 2016")
     assert is_date_line("11:09 31.05.2016(updated 11:20 31.05.2016)")
-    assert not is_date_line("Russia launched its Syrian air campaign on September 30 2015 "
-                            "with strikes on rebel positions around Homs and Hama")
+    assert not is_date_line(
+        "Russia launched its Syrian air campaign on September 30 2015 "
+        "with strikes on rebel positions around Homs and Hama"
+    )
     assert label_block("5 min read", EN)[0] is Label.META
-    assert label_block("This article has been posted by a News Hour Correspondent. For "
-                       "queries, please contact through [email protected]", EN)[0] is Label.BOILER
+    assert (
+        label_block(
+            "This article has been posted by a News Hour Correspondent. For "
+            "queries, please contact through [email protected]",
+            EN,
+        )[0]
+        is Label.BOILER
+    )
 
 
 def test_headline_teasers_are_not_prose() -> None:
     assert starts_like_headline(
-        "Is Violence In Sports On The Rise?Violence is part of the game in many sports", EN)
+        "Is Violence In Sports On The Rise?Violence is part of the game in many sports", EN
+    )
     # A news sentence that opens with a long name is still a sentence (seed 002).
     assert not starts_like_headline(
-        "Turkish President Recep Tayyip Erdogan on Wednesday furiously criticised the US", EN)
+        "Turkish President Recep Tayyip Erdogan on Wednesday furiously criticised the US", EN
+    )
 
 
 def test_body_is_the_run_of_prose_with_its_subheadings() -> None:
-    page = parse_text("\n\n".join([
-        "Connect with us", "Hi, what are you looking for?", "World",
-        "Russia ready to discuss Syria ceasefire at international talks", "-",
-        P1, P2, "- 'Russia destabilising the West' -", P3,
-        "AFP", "Written By",
-        "With 2,400 staff representing 100 different nationalities, AFP covers the world as a "
-        "leading global news agency. AFP provides fast, comprehensive and verified coverage.",
-        "You may also like:", "Life", "Their stories are divided into before and after.",
-    ]))
+    page = parse_text(
+        "\n\n".join(
+            [
+                "Connect with us",
+                "Hi, what are you looking for?",
+                "World",
+                "Russia ready to discuss Syria ceasefire at international talks",
+                "-",
+                P1,
+                P2,
+                "- 'Russia destabilising the West' -",
+                P3,
+                "AFP",
+                "Written By",
+                BIO,
+                "You may also like:",
+                "Life",
+                "Their stories are divided into before and after.",
+            ]
+        )
+    )
     cleaned = clean_blocks(page.blocks, "en")
     assert cleaned.paragraphs == [P1, P2, "- 'Russia destabilising the West' -", P3]
     assert cleaned.before[-2] == "Russia ready to discuss Syria ceasefire at international talks"
 
 
 def test_comments_after_the_article_are_not_the_body() -> None:
-    comment = ("I think this is it. The slimmer bezels, updated thermal design, and the keyboard "
-               "are the redesign, they just did not want to say so in public, which is fine. ")
-    page = parse_text("\n\n".join(
-        [P1, P2, P3, P4, P5, "[ 167 comments ]", "Top Rated Comments",
-         comment * 3, comment * 2, comment * 4]
-    ))
+    comment = (
+        "I think this is it. The slimmer bezels, updated thermal design, and the keyboard "
+        "are the redesign, they just did not want to say so in public, which is fine. "
+    )
+    page = parse_text(
+        "\n\n".join(
+            [
+                P1,
+                P2,
+                P3,
+                P4,
+                P5,
+                "[ 167 comments ]",
+                "Top Rated Comments",
+                comment * 3,
+                comment * 2,
+                comment * 4,
+            ]
+        )
+    )
     assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P4, P5]
 
 
 def test_a_box_of_links_inside_the_body_does_not_end_it() -> None:
-    page = parse_text("\n\n".join(
-        [P1, P2, P3, P4, "Related Stories", "Short Headline Of A Story", P5, P6, P7, P8]
-    ))
+    page = parse_text(
+        "\n\n".join(
+            [P1, P2, P3, P4, "Related Stories", "Short Headline Of A Story", P5, P6, P7, P8]
+        )
+    )
     paragraphs = clean_blocks(page.blocks, "en").paragraphs
     assert paragraphs[0] == P1 and paragraphs[-1] == P8
     assert "Related Stories" not in paragraphs
@@ -197,8 +251,14 @@ def test_a_box_of_links_inside_the_body_does_not_end_it() -> None:
 
 def test_run_selection_by_hand() -> None:
     # prose 30 words scores 30 - 5; a short line costs 8; the run spans both prose blocks.
-    labels = [(Label.SHORT, 1.0), (Label.PROSE, 30.0), (Label.SHORT, 2.0), (Label.PROSE, 30.0),
-              (Label.BOILER, 3.0), (Label.SHORT, 1.0)]
+    labels = [
+        (Label.SHORT, 1.0),
+        (Label.PROSE, 30.0),
+        (Label.SHORT, 2.0),
+        (Label.PROSE, 30.0),
+        (Label.BOILER, 3.0),
+        (Label.SHORT, 1.0),
+    ]
     assert select_run(labels) == (1, 4)
     # A boilerplate line costs more than a short prose block brings: the run stops before it.
     labels = [(Label.PROSE, 30.0), (Label.BOILER, 3.0), (Label.PROSE, 12.0)]

@@ -19,14 +19,15 @@ def _entry(doc: str, text: str, seen_at: float = 0.0) -> IndexEntry:
 
 def test_s_curve_numbers_of_the_default():
     c = DEFAULT_LSH
-    assert (c.bands, c.rows) == (128, 2)
+    assert (c.bands, c.rows) == (85, 3)
     assert c.bands * c.rows <= 256
-    assert c.candidate_probability(0.4) > 0.9999  # the Jaccard threshold
-    assert c.candidate_probability(0.3) > 0.9999  # the lowest Jaccard containment accepts
-    assert c.candidate_probability(0.2) > 0.99  # well below both
-    assert c.candidate_probability(0.02) < 0.05  # unrelated texts rarely come back
-    assert c.knee == pytest.approx(0.088, abs=0.001)
-    assert LSHConfig(85, 3).candidate_probability(0.3) == pytest.approx(0.902, abs=0.001)
+    assert c.candidate_probability(0.4) > 0.995  # the Jaccard threshold
+    assert c.candidate_probability(0.36) > 0.98
+    assert c.candidate_probability(0.3) == pytest.approx(0.902, abs=0.001)  # containment's floor
+    assert c.candidate_probability(0.1) < 0.1  # same-topic pairs rarely come back
+    assert c.candidate_probability(0.02) < 0.001  # unrelated texts almost never
+    assert c.knee == pytest.approx(0.228, abs=0.001)
+    assert LSHConfig(128, 2).candidate_probability(0.1) == pytest.approx(0.72, abs=0.01)
     # datasketch's optimum for threshold 0.8 with 128 permutations (b=9, r=13) misses most
     # pairs at exactly 0.8: the reason we pick our own.
     assert LSHConfig(9, 13).candidate_probability(0.8) == pytest.approx(0.40, abs=0.02)
@@ -42,7 +43,7 @@ def test_band_keys_compact_stable_and_band_numbered():
     # Equal values in different bands give different keys.
     same = band_keys((7,) * 6, LSHConfig(bands=2, rows=3))
     assert same[0] != same[1]
-    assert len(band_keys(hv)) == 128
+    assert len(band_keys(hv)) == DEFAULT_LSH.bands
     with pytest.raises(ValueError):
         band_keys((1, 2, 3), LSHConfig(bands=2, rows=2))
 

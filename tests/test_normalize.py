@@ -36,6 +36,6 @@ def test_text_keeps_line_structure() -> None:
 
 
 def test_both_quote_styles_of_seed_002_normalise_alike() -> None:
-    straight = "Russia's deputy foreign minister Gennady Gatilov said Moscow was \"ready\""
+    straight = 'Russia\'s deputy foreign minister Gennady Gatilov said Moscow was "ready"'
     curly = "Russia’s deputy foreign minister Gennady Gatilov said Moscow was “ready”"
     assert normalize_line(straight) == normalize_line(curly)

@@ -21,6 +21,7 @@ class Label(Enum):
     PROSE = "prose"
     SHORT = "short"
     BOILER = "boiler"
+    CHROME = "chrome"  # lines this source prints on many pages: dropped, cheap to cross
     META = "meta"  # datelines, reading times: dropped, but cheap to cross (they sit in articles)
     END = "end"  # the article is over: comments, bios, "you may also like"
     LINKS = "links"  # a box of links opens: at the end, or inside the body
@@ -40,7 +41,7 @@ class BodyOptions:
     body_words: float = 150.0
     tail_discount: float = 0.25
     links_discount: float = 0.5
-    # A block is prose from this many words (scripts without spaces count 4 chars as a word),
+    # A block is prose from this many words (see `_weight` for scripts without spaces),
     # from `unpunctuated_prose_words` when it does not end like a sentence.
     prose_words: int = 10
     unpunctuated_prose_words: int = 20
@@ -52,8 +53,10 @@ DEFAULT_BODY = BodyOptions()
 
 
 # Scripts written without spaces between words: Han, kana, Thai, Lao, Myanmar, Khmer.
-_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf"
-                       r"\u4e00-\u9fff\uf900-\ufaff]")
+_UNSPACED = re.compile(
+    r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf"
+    r"\u4e00-\u9fff\uf900-\ufaff]"
+)
 # About how many characters of those scripts make one word.
 UNSPACED_CHARS_PER_WORD = 2.0
 
@@ -80,7 +83,7 @@ def label_block(
     if rules.is_links_marker(text):
         return Label.LINKS, weight
     if is_chrome is not None and is_chrome(text):
-        return Label.BOILER, weight
+        return Label.CHROME, weight
     if rules.is_date_line(text) or rules.READING_TIME.match(text):
         return Label.META, weight
     if (rules.BOILERPLATE.search(text) and weight < 40) or rules.is_share_bar(text):
@@ -104,16 +107,14 @@ def label_block(
 def _score(label: Label, weight: float, options: BodyOptions) -> float:
     if label is Label.PROSE:
         return weight - options.prose_cost
-    if label in (Label.SHORT, Label.META):
+    if label in (Label.SHORT, Label.META, Label.CHROME):
         return -options.short_cost
     if label is Label.BOILER:
         return -options.boiler_cost
     return -options.end_cost
 
 
-def trim_tail(
-    labels: Sequence[tuple[Label, float]], options: BodyOptions = DEFAULT_BODY
-) -> int:
+def trim_tail(labels: Sequence[tuple[Label, float]], options: BodyOptions = DEFAULT_BODY) -> int:
     """End of the body when an extractor already chose it: the first end marker that follows a
     body-sized amount of prose ("Comments" at the foot of an otherwise clean text)."""
     prose = 0.0

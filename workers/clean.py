@@ -107,8 +107,9 @@ def drop_teasers(blocks: Sequence[Block], window: int = 3) -> list[Block]:
         if rules.TEASER_END.search(block.text):
             k = key(block.text)
             following = blocks[i + 1 : i + 1 + window]
-            if k and any(key(b.text).startswith(k) and len(b.text) > len(block.text)
-                         for b in following):
+            if k and any(
+                key(b.text).startswith(k) and len(b.text) > len(block.text) for b in following
+            ):
                 continue
         kept.append(block)
     return kept

@@ -178,9 +178,7 @@ def starts_like_headline(text: str, stop: frozenset[str] = frozenset()) -> bool:
     share = sum(w[0].isupper() for w in cased) / len(cased)
     if share >= HEADLINE_ALL_CAPITALISED:
         return True
-    small_capitalised = any(
-        w[0].isupper() and len(w) <= 4 and w.lower() in stop for w in cased[1:]
-    )
+    small_capitalised = any(w[0].isupper() and len(w) <= 4 and w.lower() in stop for w in cased[1:])
     return share >= HEADLINE_CAPITALISED and small_capitalised
 
 

@@ -26,7 +26,7 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False)
 
 
 def is_postgres(conn: AsyncConnection | AsyncEngine) -> bool:
@@ -44,7 +44,8 @@ async def serialize_event_order(conn: AsyncConnection) -> None:
 
     Sequences hand out numbers at insert time, not commit time: without this, a change-feed
     reader could see seq 11 committed, move its cursor past 10, and never see 10. Holding a
-    transaction-scoped advisory lock from the event insert to the commit orders the two. SQLite
+    transaction-scoped advisory lock until the commit orders the two. Take it first in the
+    transaction, before any row lock, so lock order is the same everywhere (no deadlocks). SQLite
     has a single writer, so nothing is needed there.
     """
     if is_postgres(conn):

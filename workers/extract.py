@@ -1,6 +1,7 @@
 """Extraction: parse → normalise → clean, plus title, language and date. Pure and deterministic.
 
-`extract` is what the worker calls; `page_lines` is what it feeds to `ChromeModel.observe`.
+`extract` is what the worker calls. With a learned `ChromeModel`, `extract_and_observe` extracts
+and feeds the page to the model in one parse (or: `chrome.observe(source_key(a), page_lines(a))`).
 """
 
 from __future__ import annotations
@@ -58,7 +59,28 @@ def extract(
     options: CleanOptions | None = None,
 ) -> Extracted:
     """The clean article body with its title, language and publication date."""
+    return _extract_page(article, parse(article), chrome, options)
+
+
+def extract_and_observe(article: RawArticle, chrome: ChromeModel) -> Extracted:
+    """Extract with what `chrome` learned so far, then let it observe this page: one parse.
+
+    The page is observed after its own extraction, so it never counts as evidence against itself.
+    """
     page = parse(article)
+    extracted = _extract_page(article, page, chrome, None)
+    source = source_key(article)
+    if source is not None:
+        chrome.observe(source, [b.text for b in page.blocks])
+    return extracted
+
+
+def _extract_page(
+    article: RawArticle,
+    page: ParsedPage,
+    chrome: ChromeModel | None,
+    options: CleanOptions | None,
+) -> Extracted:
     if options is None:
         # trafilatura's output is the body already; find the run only in whole pages.
         trusted = page.from_html and len(page.blocks) < WHOLE_PAGE_BLOCKS

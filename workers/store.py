@@ -181,8 +181,9 @@ class Store:
         now = utcnow()
         doc_id = ingest.own_document_id
         async with self._writing() as conn:
-            if not await _claim_ingest(conn, ingest.id):
-                return doc_id
+            await serialize_event_order(conn)
+            if not await _finish(conn, ingest.id, doc_id, "new", None):
+                return doc_id  # another delivery of this message finished it first
             seq = await _record_event(conn, doc_id, "created", 1, ingest.id, now)
             await conn.execute(documents.insert().values({
                 "id": doc_id,
@@ -196,7 +197,7 @@ class Store:
                 "updated_at": now,
                 "version": 1,
                 "canonical_ingest_id": ingest.id,
-                "provenance_count": 0,
+                "provenance_count": 1,
                 "change_seq": seq,
             }))
             await conn.execute(signatures.insert().values(
@@ -207,7 +208,6 @@ class Store:
                 seen_at=ingest.received_at.timestamp(),
             ))
             await _add_provenance(conn, doc_id, ingest, "new", None)
-            await _finish(conn, ingest.id, doc_id, "new", None)
         return doc_id
 
     async def record_copy(
@@ -221,27 +221,25 @@ class Store:
         assert verdict.document_id is not None
         now = utcnow()
         doc_id = verdict.document_id
-        upgraded = False
         async with self._writing() as conn:
+            await serialize_event_order(conn)
             version = (await conn.execute(
                 select(documents.c.version).where(documents.c.id == doc_id)
             )).scalar()
             if version is None:
                 raise CanonicalNotCommitted(doc_id)
-            if not await _claim_ingest(conn, ingest.id):
+            if not await _finish(conn, ingest.id, doc_id, verdict.kind, verdict.similarity):
                 return False
             await _add_provenance(conn, doc_id, ingest, verdict.kind, verdict.similarity)
-            await _finish(conn, ingest.id, doc_id, verdict.kind, verdict.similarity)
-            if verdict.upgrade:
-                upgraded = await _upgrade(conn, doc_id, version + 1, ingest, extracted, fp, now)
-            seq = await _record_event(
-                conn, doc_id, "upgraded" if upgraded else "copy_added",
-                version + 1 if upgraded else version, ingest.id, now,
-            )
-            await conn.execute(
-                update(documents).where(documents.c.id == doc_id).values(change_seq=seq)
-            )
-        return upgraded
+            changes: dict[str, Any] = {"provenance_count": documents.c.provenance_count + 1}
+            if verdict.upgrade and await _replace_signature(conn, doc_id, fp):
+                version += 1
+                changes.update(_upgraded_text(version, ingest, extracted, now))
+            kind = "upgraded" if "text" in changes else "copy_added"
+            changes["change_seq"] = await _record_event(conn, doc_id, kind, version, ingest.id,
+                                                        now)
+            await conn.execute(update(documents).where(documents.c.id == doc_id).values(changes))
+        return kind == "upgraded"
 
     async def record_failure(self, ingest_id: str, error: str, *, final: bool) -> None:
         """Note an attempt's error; `final` marks the ingest failed (it is dead-lettered)."""
@@ -307,25 +305,18 @@ def _ingest_row(item: NewIngest) -> dict[str, Any]:
     }
 
 
-async def _claim_ingest(conn: AsyncConnection, ingest_id: str) -> bool:
-    """Lock the ingest row for this transaction; False if another attempt already finished it."""
+async def _finish(
+    conn: AsyncConnection, ingest_id: str, doc_id: str, match: str, similarity: float | None
+) -> bool:
+    """Mark the ingest done, in the decision's transaction; False if it already was (a
+    duplicate delivery), which leaves the rest of the decision unrecorded."""
     result = await conn.execute(
         update(ingests)
         .where(ingests.c.id == ingest_id, ingests.c.status.in_(OPEN_STATES))
-        .values(updated_at=utcnow())
+        .values(status="done", document_id=doc_id, match=match, similarity=similarity,
+                error=None, updated_at=utcnow())
     )
     return result.rowcount > 0
-
-
-async def _finish(
-    conn: AsyncConnection, ingest_id: str, doc_id: str, match: str, similarity: float | None
-) -> None:
-    await conn.execute(
-        update(ingests).where(ingests.c.id == ingest_id).values(
-            status="done", document_id=doc_id, match=match, similarity=similarity, error=None,
-            updated_at=utcnow(),
-        )
-    )
 
 
 async def _add_provenance(
@@ -336,17 +327,10 @@ async def _add_provenance(
         published_at=ingest.published_at, received_at=ingest.received_at, match=match,
         similarity=similarity,
     ))
-    await conn.execute(
-        update(documents).where(documents.c.id == doc_id)
-        .values(provenance_count=documents.c.provenance_count + 1)
-    )
 
 
-async def _upgrade(
-    conn: AsyncConnection, doc_id: str, version: int, ingest: Ingest, extracted: Extracted,
-    fp: Fingerprint, now: datetime,
-) -> bool:
-    """Replace the canonical text with a fuller version; the id stays, the version grows."""
+async def _replace_signature(conn: AsyncConnection, doc_id: str, fp: Fingerprint) -> bool:
+    """Point the document's signature at its new canonical text."""
     try:
         async with conn.begin_nested():
             await conn.execute(update(signatures).where(signatures.c.document_id == doc_id).values(
@@ -355,21 +339,30 @@ async def _upgrade(
     except IntegrityError:
         # Another document already has exactly this text; keep ours as it is.
         return False
+    return True
+
+
+def _upgraded_text(
+    version: int, ingest: Ingest, extracted: Extracted, now: datetime
+) -> dict[str, Any]:
+    """The fuller version becomes canonical; the id stays, the version grows."""
     values: dict[str, Any] = {"text": extracted.text, "version": version, "updated_at": now,
                               "canonical_ingest_id": ingest.id}
     title = ingest.title or extracted.title
     if title:
         values["title"] = title
-    await conn.execute(update(documents).where(documents.c.id == doc_id).values(**values))
-    return True
+    return values
 
 
 async def _record_event(
     conn: AsyncConnection, doc_id: str, kind: str, version: int, ingest_id: str | None,
     at: datetime,
 ) -> int:
-    """Append to the change log; the returned seq becomes the document's feed cursor."""
-    await serialize_event_order(conn)
+    """Append to the change log; the returned seq becomes the document's feed cursor.
+
+    The caller took `serialize_event_order` as its transaction's first lock: taking it here,
+    after row locks, would let two transactions wait on each other (a deadlock).
+    """
     result = await conn.execute(events.insert().values(
         document_id=doc_id, kind=kind, version=version, ingest_id=ingest_id, at=at,
     ).returning(events.c.seq))

@@ -32,8 +32,9 @@ def _heading_like(line: str) -> bool:
         return False
     if _BYLINE.match(line):
         return False
-    return not (rules.BOILERPLATE.search(line) or rules.is_end_marker(line)
-                or rules.is_date_line(line))
+    return not (
+        rules.BOILERPLATE.search(line) or rules.is_end_marker(line) or rules.is_date_line(line)
+    )
 
 
 def title_from_lines(before: Sequence[str], body: str) -> str | None:
