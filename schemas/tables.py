@@ -8,7 +8,8 @@
 - `provenance`: every copy of a story (one row per ingest).
 - `signatures`: the MinHash of each canonical text; the LSH index is derived from these.
 - `events`: the outbox / change log (created, upgraded, copy_added).
-- `chrome_lines`: learned per-source line frequencies (the boilerplate model).
+- `chrome_sources`, `chrome_lines`, `chrome_line_sources`: the learned boilerplate model —
+  pages seen per source, pages per (source, line), sources per line.
 """
 
 from __future__ import annotations
@@ -116,10 +117,24 @@ events = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+chrome_sources = Table(
+    "chrome_sources",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("pages", Integer, nullable=False),
+)
+
 chrome_lines = Table(
     "chrome_lines",
     metadata,
     Column("source", Text, primary_key=True),
     Column("line_hash", String(32), primary_key=True),
     Column("pages", Integer, nullable=False),
+)
+
+chrome_line_sources = Table(
+    "chrome_line_sources",
+    metadata,
+    Column("line_hash", String(32), primary_key=True),
+    Column("sources", Integer, nullable=False),
 )

@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("reindex", help="rebuild the Redis LSH index from stored signatures")
 
+    reclean = commands.add_parser(
+        "reclean", help="re-clean stored documents from their raw payload with the boilerplate "
+                        "learned since; changed texts become a new version")
+    reclean.add_argument("--source", help="only documents of this source")
+
     commands.add_parser("migrate", help="bring the database schema to this version (Alembic)")
 
     backfill = commands.add_parser(
@@ -106,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from canonry.service.operations import reindex
 
         print(f"indexed {asyncio.run(reindex(settings))} signatures")
+        return 0
+    if args.command == "reclean":
+        from canonry.service.operations import reclean
+
+        seen, changed = asyncio.run(reclean(settings, args.source))
+        print(f"re-cleaned {seen} documents, {changed} changed")
         return 0
     if args.command == "migrate":
         from canonry.service.migrations import current_revision, upgrade

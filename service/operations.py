@@ -1,4 +1,5 @@
-"""Operator commands: the dead-letter queue (`canonry dlq list|replay`) and `canonry reindex`.
+"""Operator commands: the dead-letter queue (`canonry dlq list|replay`), `canonry reindex` and
+`canonry reclean`.
 
 Dead letters are named by ingest id in both modes. Embedded, the dead-letter list is the set of
 `failed` ingests; with Redis it is the dead-letter stream, and replay also puts the ingest row
@@ -7,12 +8,16 @@ back to `queued` with a fresh attempt budget.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import reconciler
+from canonry.workers.extract import extract
+from canonry.workers.fingerprint import fingerprint
+from canonry.workers.lsh import IndexEntry
 from canonry.workers.redis_queue import RedisStreamQueue
 
 
@@ -56,3 +61,28 @@ async def reindex(settings: Settings) -> int:
         await backends.redis.delete(backends.keys.index_loaded)
         await backends.index.clear()  # type: ignore[attr-defined]
         return await reconciler(settings, backends).ensure_index()
+
+
+async def reclean(settings: Settings, source: str | None, batch: int = 200) -> tuple[int, int]:
+    """Re-clean stored documents from their raw payload with the boilerplate learned since;
+    a changed text becomes a new version (and a `recleaned` event). Returns (seen, changed)."""
+    seen = changed = 0
+    async with open_backends(settings) as backends:
+        store, index = backends.store, backends.index
+        cross = await store.cross_source_chrome()
+        after = ""
+        while page := await store.canonicals(source, after, batch):
+            for document_id, ingest in page:
+                seen += 1
+                chrome = await store.chrome_model(ingest.source, cross)
+                extracted = await asyncio.to_thread(extract, ingest.raw, chrome)
+                if not extracted.text.strip():
+                    continue  # never replace a text with nothing
+                fp = fingerprint(extracted.text)
+                if await store.record_reclean(document_id, extracted, fp):
+                    changed += 1
+                    if not backends.embedded:  # the embedded index is rebuilt at start
+                        await index.replace(IndexEntry(document_id, fp.text_hash, fp.hashvalues,
+                                                       fp.size, ingest.received_at.timestamp()))
+            after = page[-1][0]
+    return seen, changed

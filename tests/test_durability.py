@@ -23,7 +23,8 @@ from canonry.service.keys import QUEUE, STORE
 from canonry.service.migrations import upgrade
 from canonry.service.worker_process import drained
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.extract import extract
+from canonry.workers.chrome import ChromeModel
+from canonry.workers.extract import extract_and_observe
 from canonry.workers.index import MemoryIndex
 from canonry.workers.queue import InProcessQueue
 from canonry.workers.store import Store
@@ -117,10 +118,10 @@ async def test_sigkill_loses_nothing(serve_env: dict[str, str]) -> None:
 
 
 async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
-    def explode_on_poison(article: RawArticle) -> Extracted:
+    def explode_on_poison(article: RawArticle, chrome: ChromeModel) -> Extracted:
         if "poison" in article.url:
             raise RuntimeError("pipeline bug triggered by this article")
-        return extract(article)
+        return extract_and_observe(article, chrome)
 
     await upgrade(settings.database_url)
     store = Store.connect(settings.database_url)

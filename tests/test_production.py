@@ -24,7 +24,8 @@ from canonry.service.config import Settings
 from canonry.service.keys import QUEUE
 from canonry.service.worker_process import drained
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.extract import extract
+from canonry.workers.chrome import ChromeModel
+from canonry.workers.extract import extract_and_observe
 from canonry.workers.queue import WorkQueue
 from canonry.workers.redis_queue import RedisStreamQueue
 from canonry.workers.store import Store
@@ -186,10 +187,10 @@ async def test_poison_ends_in_dead_letter_stream_and_replays(
     poison = {"url": "https://poison.example/1", "text": synthetic.story(99), "cluster": 99}
     await post_all(api, [*good, poison])
 
-    def explode_on_poison(article: RawArticle) -> Extracted:
+    def explode_on_poison(article: RawArticle, chrome: ChromeModel) -> Extracted:
         if article.url == poison["url"]:
             raise RuntimeError("pipeline bug triggered by this article")
-        return extract(article)
+        return extract_and_observe(article, chrome)
 
     async with open_backends(settings) as backends:
         worker = Worker(backends.store, backends.queue, backends.index,

@@ -39,6 +39,18 @@ def insert_ignoring_conflicts(conn: AsyncConnection, table: Any, rows: Any) -> I
     return insert(table).values(rows).on_conflict_do_nothing()
 
 
+def upsert_increment(
+    conn: AsyncConnection, table: Any, keys: list[str], counter: str, rows: list[dict[str, Any]]
+) -> Insert:
+    """INSERT rows; where the key exists, add the row's count to the stored one instead."""
+    insert = pg_insert if is_postgres(conn) else sqlite_insert
+    statement = insert(table).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={counter: getattr(table.c, counter) + getattr(statement.excluded, counter)},
+    )
+
+
 async def serialize_event_order(conn: AsyncConnection) -> None:
     """Make event sequence numbers commit in order on PostgreSQL.
 

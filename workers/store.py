@@ -8,7 +8,7 @@ redelivery after a crash) finds its ingest `done` and changes nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canonry.schemas.tables import documents, events, ingests, provenance, signatures
+from canonry.workers import chrome_store
 from canonry.workers.article import Extracted, RawArticle
+from canonry.workers.chrome import ChromeModel
 from canonry.workers.database import (
     insert_ignoring_conflicts,
     is_postgres,
@@ -157,17 +159,10 @@ class Store:
                 update(ingests)
                 .where(ingests.c.id == ingest_id, ingests.c.status.in_(OPEN_STATES))
                 .values(status="processing", attempts=ingests.c.attempts + 1, updated_at=utcnow())
-                .returning(
-                    ingests.c.id, ingests.c.url, ingests.c.source, ingests.c.title,
-                    ingests.c.text, ingests.c.html, ingests.c.language,
-                    ingests.c.published_at, ingests.c.received_at, ingests.c.attempts,
-                )
+                .returning(*_INGEST_COLUMNS)
             )
             row = result.mappings().first()
-        if row is None:
-            return None
-        return Ingest(**{**row, "published_at": as_utc(row["published_at"]),
-                         "received_at": as_utc(row["received_at"])})
+        return _ingest(row) if row is not None else None
 
     async def find_exact(self, text_hash: str) -> str | None:
         async with self.engine.connect() as conn:
@@ -176,14 +171,30 @@ class Store:
             )
             return result.scalar()
 
-    async def record_new(self, ingest: Ingest, extracted: Extracted, fp: Fingerprint) -> str:
-        """A new story: its document, first provenance entry, signature and `created` event."""
+    async def chrome_model(self, source: str, cross_source: dict[str, int]) -> ChromeModel:
+        """What the boilerplate model knows that matters for a page of `source`."""
+        async with self.engine.connect() as conn:
+            pages, lines = await chrome_store.load_source(conn, source)
+        return chrome_store.model_for(source, pages, lines, cross_source)
+
+    async def cross_source_chrome(self) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            return await chrome_store.load_cross_source(conn)
+
+    async def record_new(
+        self, ingest: Ingest, extracted: Extracted, fp: Fingerprint,
+        page_lines: Collection[str] | None = None,
+    ) -> str:
+        """A new story: its document, first provenance entry, signature and `created` event;
+        `page_lines` (line keys) are counted for the boilerplate model in the same commit."""
         now = utcnow()
         doc_id = ingest.own_document_id
         async with self._writing() as conn:
             await serialize_event_order(conn)
             if not await _finish(conn, ingest.id, doc_id, "new", None):
                 return doc_id  # another delivery of this message finished it first
+            if page_lines is not None:
+                await chrome_store.observe_page(conn, ingest.source, page_lines)
             seq = await _record_event(conn, doc_id, "created", 1, ingest.id, now)
             await conn.execute(documents.insert().values({
                 "id": doc_id,
@@ -211,7 +222,8 @@ class Store:
         return doc_id
 
     async def record_copy(
-        self, ingest: Ingest, verdict: Verdict, extracted: Extracted, fp: Fingerprint
+        self, ingest: Ingest, verdict: Verdict, extracted: Extracted, fp: Fingerprint,
+        page_lines: Collection[str] | None = None,
     ) -> bool:
         """A copy of an existing story; upgrades the canonical text when the verdict says so.
 
@@ -230,6 +242,8 @@ class Store:
                 raise CanonicalNotCommitted(doc_id)
             if not await _finish(conn, ingest.id, doc_id, verdict.kind, verdict.similarity):
                 return False
+            if page_lines is not None:
+                await chrome_store.observe_page(conn, ingest.source, page_lines)
             await _add_provenance(conn, doc_id, ingest, verdict.kind, verdict.similarity)
             changes: dict[str, Any] = {"provenance_count": documents.c.provenance_count + 1}
             if verdict.upgrade and await _replace_signature(conn, doc_id, fp):
@@ -240,6 +254,42 @@ class Store:
                                                         now)
             await conn.execute(update(documents).where(documents.c.id == doc_id).values(changes))
         return kind == "upgraded"
+
+    async def canonicals(
+        self, source: str | None, after: str, limit: int
+    ) -> list[tuple[str, Ingest]]:
+        """(document id, canonical ingest with its raw payload), by document id: re-cleaning."""
+        query = (
+            select(documents.c.id.label("document_id"), *_INGEST_COLUMNS)
+            .join(ingests, ingests.c.id == documents.c.canonical_ingest_id)
+            .where(documents.c.id > after).order_by(documents.c.id).limit(limit)
+        )
+        if source is not None:
+            query = query.where(documents.c.source == source)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [(row["document_id"], _ingest(row)) for row in rows]
+
+    async def record_reclean(
+        self, document_id: str, extracted: Extracted, fp: Fingerprint
+    ) -> bool:
+        """Store a document's re-cleaned text as a new version; False when nothing changed."""
+        now = utcnow()
+        async with self._writing() as conn:
+            await serialize_event_order(conn)
+            current = (await conn.execute(
+                select(documents.c.text, documents.c.version).where(documents.c.id == document_id)
+            )).first()
+            if current is None or current.text == extracted.text:
+                return False
+            if not await _replace_signature(conn, document_id, fp):
+                return False
+            version = current.version + 1
+            seq = await _record_event(conn, document_id, "recleaned", version, None, now)
+            await conn.execute(update(documents).where(documents.c.id == document_id).values(
+                text=extracted.text, version=version, updated_at=now, change_seq=seq,
+            ))
+        return True
 
     async def record_failure(self, ingest_id: str, error: str, *, final: bool) -> None:
         """Note an attempt's error; `final` marks the ingest failed (it is dead-lettered)."""
@@ -289,6 +339,20 @@ class Store:
                            seen_at=row.seen_at)
                 for row in result
             ]
+
+
+_INGEST_COLUMNS = (
+    ingests.c.id, ingests.c.url, ingests.c.source, ingests.c.title, ingests.c.text,
+    ingests.c.html, ingests.c.language, ingests.c.published_at, ingests.c.received_at,
+    ingests.c.attempts,
+)
+
+
+def _ingest(row: Any) -> Ingest:
+    values = {column.name: row[column.name] for column in _INGEST_COLUMNS}
+    values["published_at"] = as_utc(values["published_at"])
+    values["received_at"] = as_utc(values["received_at"])
+    return Ingest(**values)
 
 
 def _unique(items: Sequence[NewIngest]) -> list[NewIngest]:

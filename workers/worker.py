@@ -21,7 +21,8 @@ import structlog
 
 from canonry.workers import metrics
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.extract import extract
+from canonry.workers.chrome import ChromeModel
+from canonry.workers.extract import extract_and_observe
 from canonry.workers.fingerprint import Fingerprint, fingerprint
 from canonry.workers.index import DedupIndex
 from canonry.workers.lsh import IndexEntry
@@ -32,6 +33,9 @@ from canonry.workers.store import CanonicalNotCommitted, Ingest, Store
 log = structlog.get_logger("canonry.worker")
 
 MAX_BACKOFF = 30.0
+CROSS_SOURCE_TTL = 60.0  # the cross-source chrome lines change slowly; share one read a minute
+
+ExtractFn = Callable[[RawArticle, ChromeModel], Extracted]
 
 
 class PermanentError(Exception):
@@ -64,7 +68,7 @@ class Worker:
         queue: WorkQueue,
         index: DedupIndex,
         options: WorkerOptions | None = None,
-        extract_fn: Callable[[RawArticle], Extracted] = extract,
+        extract_fn: ExtractFn = extract_and_observe,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -73,6 +77,7 @@ class Worker:
         self.extract_fn = extract_fn
         self._stopping = asyncio.Event()
         self._receiving: set[asyncio.Task[Delivery | None]] = set()
+        self._cross_source: tuple[float, dict[str, int]] = (-CROSS_SOURCE_TTL, {})
 
     def stop(self) -> None:
         """Stop taking work; messages in flight are finished (or handed back) first.
@@ -149,21 +154,35 @@ class Worker:
                        similarity=verdict.similarity)
 
     async def process(self, ingest: Ingest) -> Verdict:
-        extracted, fp = await asyncio.to_thread(self._analyse, ingest.raw)
+        chrome = await self.store.chrome_model(ingest.source, await self._cross_source_chrome())
+        extracted, fp, lines = await asyncio.to_thread(self._analyse, ingest, chrome)
         verdict = await self._decide(ingest, fp)
         if verdict.kind == "new":
-            doc_id = await self.store.record_new(ingest, extracted, fp)
+            doc_id = await self.store.record_new(ingest, extracted, fp, lines)
             return replace(verdict, document_id=doc_id)
-        if await self.store.record_copy(ingest, verdict, extracted, fp):
+        if await self.store.record_copy(ingest, verdict, extracted, fp, lines):
             assert verdict.document_id is not None
             await self.index.replace(self._entry(verdict.document_id, ingest, fp))
         return verdict
 
-    def _analyse(self, raw: RawArticle) -> tuple[Extracted, Fingerprint]:
-        extracted = self.extract_fn(raw)
+    def _analyse(
+        self, ingest: Ingest, chrome: ChromeModel
+    ) -> tuple[Extracted, Fingerprint, list[str]]:
+        """The pure part: extract with the chrome learned so far; the page's line keys."""
+        before = dict(chrome.lines.get(ingest.source, {}))
+        extracted = self.extract_fn(ingest.raw, chrome)
         if not extracted.text.strip():
             raise PermanentError("no article text left after cleaning")
-        return extracted, fingerprint(extracted.text)
+        after = chrome.lines.get(ingest.source, {})
+        lines = sorted(key for key, count in after.items() if count != before.get(key, 0))
+        return extracted, fingerprint(extracted.text), lines
+
+    async def _cross_source_chrome(self) -> dict[str, int]:
+        fetched_at, lines = self._cross_source
+        if time.monotonic() - fetched_at > CROSS_SOURCE_TTL:
+            lines = await self.store.cross_source_chrome()
+            self._cross_source = (time.monotonic(), lines)
+        return lines
 
     async def _decide(self, ingest: Ingest, fp: Fingerprint) -> Verdict:
         exact = await self.store.find_exact(fp.text_hash)

@@ -1,4 +1,4 @@
-"""Initial schema: ingests, documents, provenance, signatures, events, chrome_lines.
+"""Initial schema: ingests, documents, provenance, signatures, events and the chrome model's tables.
 
 Revision ID: 0001
 Revises:
@@ -105,16 +105,28 @@ def upgrade() -> None:
     )
 
     op.create_table(
+        "chrome_sources",
+        sa.Column("source", sa.Text, primary_key=True),
+        sa.Column("pages", sa.Integer, nullable=False),
+    )
+    op.create_table(
         "chrome_lines",
         sa.Column("source", sa.Text, primary_key=True),
         sa.Column("line_hash", sa.String(32), primary_key=True),
         sa.Column("pages", sa.Integer, nullable=False),
     )
+    op.create_table(
+        "chrome_line_sources",
+        sa.Column("line_hash", sa.String(32), primary_key=True),
+        sa.Column("sources", sa.Integer, nullable=False),
+    )
 
 
 def downgrade() -> None:
     # Reverse order of creation, so foreign keys never point at a dropped table.
+    op.drop_table("chrome_line_sources")
     op.drop_table("chrome_lines")
+    op.drop_table("chrome_sources")
     op.drop_table("events")
     op.drop_index("ix_signatures_seen_at", table_name="signatures")
     op.drop_table("signatures")
