@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from canonry.service.keys import QUEUE
 from canonry.service.worker_process import drained
 from canonry.workers.eval_extraction import f1, ngram_prf
+from tests import synthetic
 from tests.shared_data import seeds
 
 
@@ -120,3 +121,32 @@ async def test_similar_finds_the_story(client: TestClient) -> None:
     results = (await response.json())["results"]
     assert results[0]["document_id"] == status["document_id"]
     assert results[0]["containment"] > 0.5
+
+
+async def test_same_url_with_changed_content_is_a_new_version(client: TestClient) -> None:
+    url = "https://publisher.example/2024/story"
+    paragraphs = synthetic.story(501).split("\n\n")
+    first = await ingest_and_wait(client, {"url": url, "text": "\n\n".join(paragraphs)})
+    # The publisher rewrites half of the story: too changed to pass as a copy, same URL.
+    rewritten = paragraphs[:3] + synthetic.story(502).split("\n\n")[:3]
+    update = await ingest_and_wait(client, {"url": url, "text": "\n\n".join(rewritten)})
+    assert update["document_id"] == first["document_id"]
+    assert update["ingest_id"] != first["ingest_id"]
+    document = await (await client.get(f"/documents/{first['document_id']}")).json()
+    assert document["version"] == 2
+    assert rewritten[-1] in document["text"]
+
+    # A different story at that URL (a recycled slug) is a new document.
+    other = await ingest_and_wait(client, {"url": url, "text": synthetic.story(503)})
+    assert other["match"] == "new" and other["document_id"] != first["document_id"]
+
+
+async def test_a_correction_at_the_canonical_url_replaces_the_text(client: TestClient) -> None:
+    url = "https://publisher.example/2024/corrected"
+    original = synthetic.story(601)
+    first = await ingest_and_wait(client, {"url": url, "text": original})
+    corrected = original.replace("according to", "as reported by", 1)
+    again = await ingest_and_wait(client, {"url": url, "text": corrected})
+    assert again["document_id"] == first["document_id"] and again["match"] == "near"
+    document = await (await client.get(f"/documents/{first['document_id']}")).json()
+    assert document["version"] == 2 and "as reported by" in document["text"]

@@ -47,6 +47,11 @@ class BodyOptions:
     unpunctuated_prose_words: int = 20
     min_stopword_density: float = 0.15
     headline_teasers: bool = True
+    site_notices: bool = True
+    list_items: bool = True
+    # End markers discount what follows once the page has had a body-sized run anywhere before
+    # (not only in the current run): share bars and a bio between body and comments reset it.
+    end_after_best: bool = True
 
 
 DEFAULT_BODY = BodyOptions()
@@ -88,6 +93,11 @@ def label_block(
         return Label.META, weight
     if (rules.BOILERPLATE.search(text) and weight < 40) or rules.is_share_bar(text):
         return Label.BOILER, weight
+    if options.site_notices and rules.is_site_notice(text):
+        return Label.BOILER, weight
+    if options.list_items and rules.is_list_item(text):
+        # Enclosed by prose it stays (a list inside the article); alone it does not make a body.
+        return Label.SHORT, weight
     if weight < options.prose_words:
         return Label.SHORT, weight
     if weight < options.unpunctuated_prose_words and not rules.SENTENCE_END.search(text):
@@ -138,7 +148,8 @@ def select_run(
     best, best_span = 0.0, (0, 0)
     total, start, discount = 0.0, 0, 1.0
     for i, (label, weight) in enumerate(labels):
-        if total >= options.body_words:
+        closed = max(total, best) if options.end_after_best else total
+        if closed >= options.body_words:
             if label is Label.END:
                 discount = min(discount, options.tail_discount)
             elif label is Label.LINKS:

@@ -164,6 +164,25 @@ class Store:
             row = result.mappings().first()
         return _ingest(row) if row is not None else None
 
+    async def url_document(self, url: str) -> tuple[IndexEntry, bool] | None:
+        """The document this URL last contributed to, with its signature, and whether the URL
+        is that document's canonical one."""
+        query = (
+            select(signatures, documents.c.url.label("canonical_url"))
+            .select_from(provenance.join(documents, documents.c.id == provenance.c.document_id)
+                         .join(signatures, signatures.c.document_id == documents.c.id))
+            .where(provenance.c.url == url)
+            .order_by(provenance.c.id.desc()).limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        entry = IndexEntry(document_id=row.document_id, text_hash=row.text_hash,
+                           hashvalues=decode_hashvalues(row.hashvalues), size=row.size,
+                           seen_at=row.seen_at)
+        return entry, row.canonical_url == url
+
     async def find_exact(self, text_hash: str) -> str | None:
         async with self.engine.connect() as conn:
             result = await conn.execute(

@@ -29,6 +29,7 @@ from canonry.workers.lsh import IndexEntry
 from canonry.workers.match import Verdict, decide
 from canonry.workers.queue import Delivery, WorkQueue
 from canonry.workers.store import CanonicalNotCommitted, Ingest, Store
+from canonry.workers.updates import decide_update
 
 log = structlog.get_logger("canonry.worker")
 
@@ -192,6 +193,15 @@ class Worker:
         # Our own entry is there when an earlier attempt claimed and then crashed before commit.
         candidates = [c for c in await self.index.candidates(fp.hashvalues) if c.document_id != own]
         verdict = decide(fp, candidates)
+        if prior := await self.store.url_document(ingest.url):
+            # A known URL with changed content: a new version of its document when the URL is
+            # the canonical one, or (below the copy bar) still the same story.
+            known, url_is_canonical = prior
+            if verdict.kind == "near" and verdict.document_id == known.document_id:
+                return replace(verdict, upgrade=verdict.upgrade or url_is_canonical)
+            update = decide_update(fp, known, url_is_canonical) if verdict.kind == "new" else None
+            if update is not None and update.document_id != own:
+                return update
         entry = self._entry(own, ingest, fp)
         while verdict.kind == "new":
             rivals = await self.index.claim(entry, {c.document_id for c in candidates})
