@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
 
 from canonry.service.app import create_app
 from canonry.service.config import Settings
 from canonry.service.migrations import upgrade
+from canonry.workers.redis_keys import RedisKeys
 from tests.servers import (
     Throwaways,
     create_database,
@@ -44,6 +46,20 @@ def redis_server_url(throwaways: Throwaways) -> str:
 def redis_prefix() -> str:
     """A key prefix of this test's own, so tests never see each other's keys."""
     return f"canonry-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def keys(redis_prefix: str) -> RedisKeys:
+    return RedisKeys(redis_prefix)
+
+
+@pytest.fixture
+async def redis(redis_server_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
+    """A client of the real Redis (binary responses); the test's keys are deleted after."""
+    client = Redis.from_url(redis_server_url)
+    yield client
+    await client.aclose()
+    await delete_prefix(redis_server_url, redis_prefix)
 
 
 @pytest.fixture(params=["sqlite", "postgres", "redis"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -17,21 +16,6 @@ from canonry.workers.index import MemoryIndex
 from canonry.workers.lsh import DEFAULT_LSH, BandIndex, IndexEntry, band_keys
 from canonry.workers.redis_index import RedisIndex
 from canonry.workers.redis_keys import RedisKeys
-
-
-@pytest.fixture
-async def redis(redis_server_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server_url)
-    yield client
-    keys = [k async for k in client.scan_iter(match=RedisKeys(redis_prefix).pattern)]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
-@pytest.fixture
-def keys(redis_prefix: str) -> RedisKeys:
-    return RedisKeys(redis_prefix)
 
 
 @pytest.fixture

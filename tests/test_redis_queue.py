@@ -7,9 +7,7 @@ No sleeps: "a consumer died long ago" is `claim_idle_seconds=0` on the consumer 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from canonry.workers.queue import Delivery
@@ -17,21 +15,6 @@ from canonry.workers.redis_keys import RedisKeys
 from canonry.workers.redis_queue import RedisStreamQueue, default_consumer_name
 
 NEVER = 10 * 365 * 86400.0  # claim_idle_seconds of a consumer that never takes over
-
-
-@pytest.fixture
-async def redis(redis_server_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server_url)
-    yield client
-    keys = [k async for k in client.scan_iter(match=RedisKeys(redis_prefix).pattern)]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
-@pytest.fixture
-def keys(redis_prefix: str) -> RedisKeys:
-    return RedisKeys(redis_prefix)
 
 
 def queue(redis: Redis, keys: RedisKeys, name: str, **options: float) -> RedisStreamQueue:
