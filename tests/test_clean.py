@@ -124,6 +124,9 @@ def test_self_credited_captions_are_dropped() -> None:
         'Lavrov (L) said Russian airstrikes would continue until all "terrorists" are defeated '
         "in Syria [Anadolu]",
         "Above: A WeWork coworking space in San Francisco.",
+        # A gallery's slide counter glued to its caption by the text extraction.
+        "1of4Grass Valley's Dionicio Torres looks at the gas can selection before taking the "
+        "last 5-gallon gas can on the shelves at B&C Ace Hardware.",
     ]
     assert _texts(drop_captions(_blocks(P1, *captions, P2))) == [P1, P2]
 
@@ -277,3 +280,55 @@ def test_scripts_without_spaces_count_by_characters() -> None:
 def test_nothing_article_like_gives_nothing() -> None:
     page = parse_text("Home\n\nNews\n\nSports\n\nContact us\n\nPrivacy Policy")
     assert clean_blocks(page.blocks, "en").paragraphs == []
+
+
+def test_list_items_continuing_a_lead_in_are_not_prose() -> None:
+    item = (
+        "promotes hatred and discrimination on racial, ethnic, sexual, religious or social "
+        "basis or violates the rights of minorities;"
+    )
+    assert label_block(item, EN)[0] is Label.SHORT
+    # A paragraph that opens a sentence stays prose.
+    assert label_block(P1, EN)[0] is Label.PROSE
+
+
+def test_a_rules_list_below_a_short_article_is_not_the_body() -> None:
+    rules_list = [
+        "A user comment will be deleted if it:",
+        "does not correspond with the subject of the post;",
+        "promotes hatred and discrimination on racial, ethnic, sexual, religious or social "
+        "basis or violates the rights of minorities;",
+        "violates the rights of minors, causing them harm in any form, including moral damage;",
+        "contains insults, threats to other users, individuals or specific organizations, "
+        "denigrates dignity or undermines business reputations;",
+        "violates privacy, distributes personal data of third parties without their consent or "
+        "violates privacy of correspondence;",
+        "pursues commercial objectives, contains improper advertising, unlawful political "
+        "advertisement or links to other online resources containing such information;",
+        "contains offensive language or profanity and its derivatives, as well as hints of the "
+        "use of lexical items falling within this definition;",
+    ]
+    page = parse_text("\n\n".join([P1, P2, "Add Comment", "Community standards", *rules_list]))
+    assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2]
+
+
+def test_comments_after_a_share_bar_are_not_the_body() -> None:
+    # The share bar between body and comments resets the current run below a body's worth of
+    # words; the end marker still closes the article because a body-sized run came before it.
+    comment = (
+        "Thanks so much for stopping by to read this long article, and for leaving a comment "
+        "too! I hope you find some of these ideas helpful for your own business this year. "
+    )
+    page = parse_text(
+        "\n\n".join(
+            [
+                P1, P2, P3, P4, P5, P6, P7,
+                "Share", "Tweet", "Share", "Email",
+                '10 thoughts on "Business Focus"',
+                "August 8, 2018 at 3:17 pm", comment * 5,
+                "August 8, 2018 at 7:07 pm", comment * 5,
+                "August 9, 2018 at 9:21 am", comment * 5,
+            ]
+        )
+    )  # fmt: skip
+    assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P4, P5, P6, P7]

@@ -130,3 +130,17 @@ def test_related_seed_stories_stay_apart():
     for fps in (pages, bodies):
         docs, verdicts = assign_documents(fps)
         assert len(set(docs)) == 5 and verdicts["new"] == 5
+
+
+def test_prose_copy_of_an_original_that_also_kept_its_list_matches():
+    # The copy kept only the article's prose (250 words); the original's extraction also kept
+    # a shopping list twice as long: too unequal for `min_size_ratio`, but wholly contained.
+    prose = _paragraphs(ORIGINAL[:250])
+    original = prose + "\n\n" + "\n".join(" ".join(_words(k, 12)) for k in range(10, 45))
+    s = score(fingerprint(prose), _entry("orig", original))
+    assert s.size_ratio < DEFAULT_MATCH.min_size_ratio
+    assert s.size_ratio >= DEFAULT_MATCH.near_total_min_size_ratio
+    assert decide(fingerprint(prose), [_entry("orig", original)]).kind == "near"
+    # Only near-total containment qualifies: a third of the prose edited away does not.
+    edited = _paragraphs([w if i % 3 else "edited" for i, w in enumerate(ORIGINAL[:250])])
+    assert decide(fingerprint(edited), [_entry("orig", original)]).kind == "new"

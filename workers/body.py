@@ -47,7 +47,6 @@ class BodyOptions:
     unpunctuated_prose_words: int = 20
     min_stopword_density: float = 0.15
     headline_teasers: bool = True
-    site_notices: bool = True
     list_items: bool = True
     # End markers discount what follows once the page has had a body-sized run anywhere before
     # (not only in the current run): share bars and a bio between body and comments reset it.
@@ -92,8 +91,6 @@ def label_block(
     if rules.is_date_line(text) or rules.READING_TIME.match(text):
         return Label.META, weight
     if (rules.BOILERPLATE.search(text) and weight < 40) or rules.is_share_bar(text):
-        return Label.BOILER, weight
-    if options.site_notices and rules.is_site_notice(text):
         return Label.BOILER, weight
     if options.list_items and rules.is_list_item(text):
         # Enclosed by prose it stays (a list inside the article); alone it does not make a body.

@@ -42,7 +42,9 @@ CREDIT_TAIL = re.compile(
 )
 CAPTION_START = re.compile(
     r"^(?:(?:above|below|top|left|right|pictured|photo|image|file\s+photo)\s*:"
-    r"|in\s+this\s+(?:[\w.,]+\s+){0,8}?(?:file\s+)?(?:photo|image|picture)\b)",  # AP style
+    r"|in\s+this\s+(?:[\w.,]+\s+){0,8}?(?:file\s+)?(?:photo|image|picture)\b"  # AP style
+    # A slideshow counter glued to its caption by text extraction: "1of4Grass Valley's ...".
+    r"|\d{1,3}\s?of\s?\d{1,3}(?=[A-Z]))",
     re.IGNORECASE,
 )
 
@@ -140,37 +142,6 @@ BOILERPLATE = re.compile(
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
-
-# Site housekeeping addressed to the reader: comment rules, privacy and cookie notices, account
-# and newsletter forms, affiliate disclosures. Their vocabulary is the site's machinery (accounts,
-# comments, e-mail, personal data) and they speak to "you"/"users"; an article that reports on
-# such things speaks in the third person about a named party, and mostly not in every sentence.
-_SITE_MECHANICS = re.compile(
-    r"""\b(?:
-        privacy|cookies?|consent|gdpr|personal\s+(?:data|information|details)|third\s+parties
-      | accounts?|passwords?|log\s?in|sign\s?in|regist(?:er|ered|ration)|screen\s+name
-      | e-?mail(?:\s+address)?|inbox|newsletters?|(?:un)?subscribe|notifications?
-      | comments?|moderat(?:or|ors|ion|ed)|feedback
-      | terms|polic(?:y|ies)|rules|violat(?:e|es|ed|ion|ions)|prohibited|spam
-      | affiliate|commission|sponsored
-    )\b""",
-    re.IGNORECASE | re.VERBOSE,
-)
-_READER_ADDRESS = re.compile(r"\b(?:you|your|yours|users?|please|we|our|us)\b", re.IGNORECASE)
-SITE_NOTICE_MAX_WORDS = 80
-SITE_NOTICE_MIN_CUES = 2
-
-
-def is_site_notice(text: str) -> bool:
-    """A short block of site housekeeping: machinery words said to the reader.
-
-    "Your email address is used only to let the recipient know who sent the email.",
-    "Users are obliged to speak respectfully to the other participants in the discussion".
-    """
-    if len(WORD.findall(text)) > SITE_NOTICE_MAX_WORDS or not _READER_ADDRESS.search(text):
-        return False
-    return len(_SITE_MECHANICS.findall(text)) >= SITE_NOTICE_MIN_CUES
-
 
 # An item of a bulleted list that continues a lead-in sentence ("A comment will be deleted if
 # it:"): it starts in lower case and ends with ";" or ",". Paragraphs of prose start sentences;

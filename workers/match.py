@@ -40,6 +40,12 @@ class MatchConfig:
     jaccard: float = 0.4
     containment: float = 0.7
     min_size_ratio: float = 0.5
+    # A second, stricter tier: nearly all (`near_total_containment`) of a smaller text inside a
+    # larger one down to `near_total_min_size_ratio`: a copy that kept only the article's prose
+    # while the original's extraction also kept its list or table (a shopping list, a results
+    # box). Different stories reach ~0.5 containment through shared chrome, never ~0.9.
+    near_total_containment: float = 0.9
+    near_total_min_size_ratio: float = 0.3
     upgrade_containment: float = 0.8
     upgrade_ratio: float = 1.1
 
@@ -96,6 +102,11 @@ def verified_similarity(s: Score, config: MatchConfig) -> float | None:
     contained = s.containment if s.size_ratio >= config.min_size_ratio else 0.0
     if s.jaccard >= config.jaccard or contained >= config.containment:
         return max(s.jaccard, contained)
+    if (
+        s.size_ratio >= config.near_total_min_size_ratio
+        and s.containment >= config.near_total_containment
+    ):
+        return s.containment
     return None
 
 
