@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
@@ -42,6 +42,7 @@ async def running_engine(
 ) -> AsyncIterator[Worker]:
     worker = Worker(backends.store, backends.queue, backends.index, worker_options(settings))
     tasks: list[asyncio.Task[None]] = []
+    stop_chores = asyncio.Event()
     if backends.embedded:
         # Nothing survives a restart but the database: rebuild the index and dispatch every
         # accepted-but-unfinished ingest again.
@@ -50,33 +51,44 @@ async def running_engine(
     else:
         repair = reconciler(settings, backends)
         indexed, requeued = await repair.ensure_index(), 0
-        tasks.append(asyncio.create_task(repair.run(), name="reconciler"))
+        tasks.append(asyncio.create_task(
+            every(settings.reconcile_seconds, repair.run_once, "reconcile", stop_chores),
+            name="reconciler"))
     log.info("engine_started", indexed=indexed, requeued=requeued, workers=run_workers,
              backend="embedded" if backends.embedded else "redis")
     if run_workers:
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
-    tasks.append(asyncio.create_task(_evict_periodically(worker), name="eviction"))
+    tasks.append(asyncio.create_task(
+        every(EVICTION_INTERVAL, worker.evict_expired, "evict", stop_chores), name="eviction"))
     try:
         yield worker
     finally:
         worker.stop()  # stop taking work; in-flight messages finish (or are handed back)
-        for task in tasks:
-            if task.get_name() != "worker":
-                task.cancel()
+        stop_chores.set()
         _done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
         for task in pending:
+            log.warning("shutdown_grace_exceeded", task=task.get_name(),
+                        frames=[str(frame) for frame in task.get_stack(limit=8)])
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
 
-async def _evict_periodically(worker: Worker) -> None:
-    while True:
+async def every(
+    interval: float, chore: Callable[[], Awaitable[object]], name: str, stop: asyncio.Event
+) -> None:
+    """Run a periodic chore until `stop` is set; a failure (an outage) waits for the next turn.
+
+    Stopping is an event, not only a cancellation: some clients swallow a cancellation that
+    lands mid-command, which would leave this task asleep through the shutdown grace.
+    """
+    while not stop.is_set():
         try:
-            evicted = await worker.evict_expired()
-            if evicted:
-                log.info("index_evicted", entries=evicted)
+            result = await chore()
+            if result:
+                log.info(name, result=result)
         except Exception as exc:
-            log.warning("eviction_failed", error=str(exc))
-        await asyncio.sleep(EVICTION_INTERVAL)
+            log.warning(f"{name}_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

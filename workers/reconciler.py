@@ -13,7 +13,6 @@ do the work across the whole fleet.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -45,8 +44,8 @@ class Reconciler:
     window_seconds: float
 
     async def run_once(self) -> tuple[int, int] | None:
-        """(ingests re-dispatched, signatures loaded), or None when another process holds
-        this interval's lock."""
+        """(ingests re-dispatched, signatures loaded) when there was anything to repair;
+        None when nothing was, or another process holds this interval's lock."""
         token = f"{os.getpid()}-{time.time()}"
         if not await self.redis.set(self.keys.reconciler_lock, token, nx=True,
                                     px=max(int(self.interval * 1000), 1)):
@@ -57,7 +56,8 @@ class Reconciler:
         await self.queue.enqueue(stale)
         if stale or loaded:
             log.info("reconciled", redispatched=len(stale), index_loaded=loaded)
-        return len(stale), loaded
+            return len(stale), loaded
+        return None
 
     async def ensure_index(self) -> int:
         """Rebuild the index from the database if Redis lost it; the number of entries loaded."""
@@ -67,11 +67,3 @@ class Reconciler:
         await self.index.load(entries)
         await self.redis.set(self.keys.index_loaded, str(time.time()))
         return len(entries)
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # an outage: try again next interval
-                log.warning("reconcile_failed", error=str(exc))
-            await asyncio.sleep(self.interval)
