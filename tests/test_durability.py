@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from canonry.schemas.tables import documents, ingests
 from canonry.service.app import create_app
 from canonry.service.config import Settings
-from canonry.service.keys import QUEUE, STORE
+from canonry.service.keys import INDEX, QUEUE, STORE
 from canonry.service.migrations import upgrade
 from canonry.service.worker_process import drained
 from canonry.workers.article import Extracted, RawArticle
@@ -161,3 +161,28 @@ async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
     finally:
         await queue.close()
         await store.close()
+
+
+async def test_a_dead_lettered_ingest_withdraws_its_index_claim(settings: Settings) -> None:
+    """A claim made by an attempt that then failed for good must not keep standing for a
+    document that will never exist (its copies would wait for it until they failed too)."""
+    from canonry.workers.fingerprint import fingerprint
+    from canonry.workers.lsh import IndexEntry
+
+    async with TestClient(TestServer(create_app(settings, run_workers=False))) as client:
+        receipt = await (await client.post("/ingest", json=seed_articles()[0])).json()
+        store, index, queue = client.app[STORE], client.app[INDEX], client.app[QUEUE]
+        worker = Worker(store, queue, index, WorkerOptions(max_attempts=1))
+        delivery = await queue.receive(5.0)
+        assert delivery is not None and delivery.ingest_id == receipt["ingest_id"]
+        ingest = await store.start_attempt(delivery.ingest_id)
+        assert ingest is not None
+        fp = fingerprint(extract_and_observe(ingest.raw, ChromeModel()).text)
+        entry = IndexEntry(ingest.own_document_id, fp.text_hash, fp.hashvalues, fp.size, 0.0)
+        assert await index.claim(entry, set()) == []
+        assert [e.document_id for e in await index.candidates(fp.hashvalues)] == [entry.document_id]
+
+        await worker._give_up(delivery, ingest, "failed for good")
+
+        assert await index.candidates(fp.hashvalues) == []
+        assert (await (await client.get(receipt["status_url"])).json())["status"] == "failed"

@@ -183,6 +183,11 @@ class Store:
                            seen_at=row.seen_at)
         return entry, row.canonical_url == url
 
+    async def document_exists(self, document_id: str) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(select(documents.c.id).where(documents.c.id == document_id))
+            return found is not None
+
     async def find_exact(self, text_hash: str) -> str | None:
         async with self.engine.connect() as conn:
             result = await conn.execute(

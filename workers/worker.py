@@ -240,7 +240,18 @@ class Worker:
             log.warning("record_failure_failed", ingest_id=ingest.id, error=str(exc))
             await self.queue.release(delivery, self.options.retry_backoff)
             return
+        await self._withdraw_claim(ingest)
         await self.queue.dead_letter(delivery, error)
+
+    async def _withdraw_claim(self, ingest: Ingest) -> None:
+        """An attempt may have claimed this ingest's document in the index before failing.
+        Left there, the claim would stand for a document that never exists, and every copy
+        matched to it would wait for it until it, too, ran out of tries."""
+        try:
+            if not await self.store.document_exists(ingest.own_document_id):
+                await self.index.remove(ingest.own_document_id)
+        except Exception as exc:  # best effort: `canonry reindex` clears it too
+            log.warning("withdraw_claim_failed", ingest_id=ingest.id, error=str(exc))
 
     async def evict_expired(self) -> int:
         return await self.index.evict_older_than(time.time() - self.options.window_seconds)
