@@ -25,6 +25,7 @@ class Label(Enum):
     META = "meta"  # datelines, reading times: dropped, but cheap to cross (they sit in articles)
     END = "end"  # the article is over: comments, bios, "you may also like"
     LINKS = "links"  # a box of links opens: at the end, or inside the body
+    DATA = "data"  # a line of a table or a list of figures: short, but part of the body
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,14 @@ class BodyOptions:
     # End markers discount what follows once the page has had a body-sized run anywhere before
     # (not only in the current run): share bars and a bio between body and comments reset it.
     end_after_best: bool = True
+    # Tables and figure lists (standings, results, recipes) print one short line per cell or row:
+    # a dense run of short lines, most with digits, is data and counts for the body, at a
+    # discount, so it joins the prose it follows and is the body when the page has no prose.
+    data_runs: bool = True
+    data_min_lines: int = 6
+    data_digit_share: float = 0.6
+    data_min_words: float = 30.0
+    data_discount: float = 0.5
 
 
 DEFAULT_BODY = BodyOptions()
@@ -111,9 +120,53 @@ def label_block(
     return Label.PROSE, weight
 
 
+# Lines a table or list region is made of: what the labeller calls short (or a date, as
+# "2 Martin Truex Jr. 5035" can look); prose and markers end the region.
+_DATA_CANDIDATES = frozenset({Label.SHORT, Label.META})
+
+
+def _has_digit(text: str) -> bool:
+    return any(c.isdigit() for c in text)
+
+
+def _is_data_region(texts: Sequence[str], weight: float, options: BodyOptions) -> bool:
+    """Many short lines, most carrying figures: a table or list. Menus and link lists carry
+    few digits, and a teaser listing (headline / date / headline ...) has digits on half its
+    lines at most."""
+    if len(texts) < options.data_min_lines or weight < options.data_min_words:
+        return False
+    return sum(map(_has_digit, texts)) >= options.data_digit_share * len(texts)
+
+
+def mark_data_runs(
+    texts: Sequence[str],
+    labels: Sequence[tuple[Label, float]],
+    options: BodyOptions = DEFAULT_BODY,
+) -> list[tuple[Label, float]]:
+    """Relabel as DATA the short lines of every dense, digit-bearing run (see `BodyOptions`)."""
+    marked = list(labels)
+    if not options.data_runs:
+        return marked
+    i = 0
+    while i < len(marked):
+        if marked[i][0] not in _DATA_CANDIDATES:
+            i += 1
+            continue
+        j = i
+        while j < len(marked) and marked[j][0] in _DATA_CANDIDATES:
+            j += 1
+        weight = sum(w for _, w in marked[i:j])
+        if _is_data_region(texts[i:j], weight, options):
+            marked[i:j] = [(Label.DATA, w) for _, w in marked[i:j]]
+        i = j
+    return marked
+
+
 def _score(label: Label, weight: float, options: BodyOptions) -> float:
     if label is Label.PROSE:
         return weight - options.prose_cost
+    if label is Label.DATA:
+        return weight * options.data_discount
     if label in (Label.SHORT, Label.META, Label.CHROME):
         return -options.short_cost
     if label is Label.BOILER:

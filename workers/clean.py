@@ -18,6 +18,7 @@ from canonry.workers.body import (
     BodyOptions,
     Label,
     label_block,
+    mark_data_runs,
     select_run,
     trim_tail,
 )
@@ -34,7 +35,7 @@ class CleanOptions:
     # Find the body's run (False: keep all blocks up to the first end marker after the body).
     select_run: bool = True
     # What survives inside the body's run.
-    keep: frozenset[Label] = frozenset({Label.PROSE, Label.SHORT})
+    keep: frozenset[Label] = frozenset({Label.PROSE, Label.SHORT, Label.DATA})
     body: BodyOptions = DEFAULT_BODY
 
 
@@ -42,7 +43,7 @@ DEFAULT_OPTIONS = CleanOptions()
 # After an HTML extractor chose the main content, only the local rules apply: re-selecting a
 # run there cost recall (lists, tables, short paragraphs) and gained no precision on dev pages.
 HTML_OPTIONS = CleanOptions(
-    select_run=False, keep=frozenset({Label.PROSE, Label.SHORT, Label.META})
+    select_run=False, keep=frozenset({Label.PROSE, Label.SHORT, Label.META, Label.DATA})
 )
 # An extractor that returns this many lines gave up and returned the whole page.
 WHOLE_PAGE_BLOCKS = 300
@@ -166,6 +167,7 @@ def clean_blocks(
         work = drop_captions(work)
     stop = rules.stopwords(language)
     labels = [label_block(b.text, stop, options.body, is_chrome) for b in work]
+    labels = mark_data_runs([b.text for b in work], labels, options.body)
     if options.select_run:
         start, end = select_run(labels, options.body)
     else:

@@ -34,6 +34,9 @@ from canonry.workers.updates import decide_update
 log = structlog.get_logger("canonry.worker")
 
 MAX_BACKOFF = 30.0
+# Waiting for a rival's canonical to commit is not the article's fault, and neither is a
+# worker dying under it: both get a larger budget than an error in the pipeline does.
+PATIENCE = 3
 CROSS_SOURCE_TTL = 60.0  # the cross-source chrome lines change slowly; share one read a minute
 
 ExtractFn = Callable[[RawArticle, ChromeModel], Extracted]
@@ -49,7 +52,8 @@ class WorkerOptions:
 
     concurrency:   messages handled at once by this process.
     max_attempts:  tries before a message is dead-lettered (the count survives crashes: it lives
-                   in the ingest row, so a message that kills its worker still ends).
+                   in the ingest row, so a message that kills its worker still ends, after
+                   PATIENCE times as many; so does one waiting for a rival's commit).
     retry_backoff: seconds before the first retry; doubles per attempt, capped at 30 s.
     window_seconds: documents first seen longer ago than this are evicted from the LSH index.
     poll_seconds:  how long one receive waits before the loop checks for a stop request.
@@ -136,7 +140,7 @@ class Worker:
         if ingest is None:  # already done, failed, or unknown: a duplicate delivery
             await self.queue.ack(delivery)
             return
-        if ingest.attempts > self.options.max_attempts:
+        if ingest.attempts > self.options.max_attempts * PATIENCE:
             await self._give_up(delivery, ingest, "gave up: attempts exhausted without finishing "
                                 "(the worker may have crashed on this article)")
             return
@@ -219,10 +223,11 @@ class Worker:
 
     async def _retry_or_give_up(self, delivery: Delivery, ingest: Ingest, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        if ingest.attempts >= self.options.max_attempts:
+        waiting = isinstance(exc, CanonicalNotCommitted)
+        if ingest.attempts >= self.options.max_attempts * (PATIENCE if waiting else 1):
             await self._give_up(delivery, ingest, error)
             return
-        emit = log.info if isinstance(exc, CanonicalNotCommitted) else log.warning
+        emit = log.info if waiting else log.warning
         emit("ingest_retry", ingest_id=ingest.id, attempt=ingest.attempts, error=error)
         try:
             await self.store.record_failure(ingest.id, error, final=False)
