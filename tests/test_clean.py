@@ -9,6 +9,7 @@ from canonry.workers.clean import (
     is_credit,
 )
 from canonry.workers.clean_rules import (
+    has_figures,
     is_date_line,
     is_end_marker,
     is_links_marker,
@@ -332,3 +333,67 @@ def test_comments_after_a_share_bar_are_not_the_body() -> None:
         )
     )  # fmt: skip
     assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P4, P5, P6, P7]
+
+
+RESULTS = [
+    "GIRLS BASKETBALL",
+    "Palm Bay d. Rockledge 70-44",
+    "Rockledge 14 11 6 15 - 44",
+    "Palm Bay 18 22 13 17 - 70",
+    "Palm Bay (1-0): Tolivert 25 points. Davis 17 points. Burgher 10 points.",
+    "Heritage d. Titusville 53-9",
+    "Heritage (1-0): Armani Sheffield 19 points and 3 steals. Kelli Howard 6 steals.",
+    "Titusville (0-1): Storm Filsaime 4 points.",
+    "BOYS SOCCER",
+    "Viera d. Rockledge 3-1",
+    "Viera (4-0): K. Hupfer 1 goal. L. Patikas 1 goal. Z. Nielsen 1 goal. J. Anasa 1 assist.",
+    "Melbourne d. Cocoa 8-0",
+    "Cocoa (1-2): Jordan Munoz 8 saves.",
+]
+
+
+def test_figure_lines() -> None:
+    for line in (
+        "Palm Bay d. Rockledge 70-44",
+        "1 Kyle Busch 5040 5 1 17 27",
+        "Eat every 2-3 hours",
+    ):
+        assert has_figures(line), line
+    for line in (
+        "Published November 19, 2019 at 6:15 PM",  # a date is not data
+        "Apple spent 'billions' on revamped Maps service ~9 hours ago",
+        "The most powerful Mini hot hatch to come out of Oxford has 306 HP and a huge rear wing",
+        "Girls Basketball",
+    ):
+        assert not has_figures(line), line
+
+
+def test_a_results_table_is_the_body() -> None:
+    # Every line of a results roundup is short; without the data run the longer footer
+    # disclaimer would be the body and the results would be lost.
+    menu = ["News", "Sports", "High School", "Weather", "Obituaries", "Subscribe"]
+    lead = "Here are the high school results from Tuesday night across the county."
+    footer = (
+        "The information provided on this website is for general purposes only and does not "
+        "constitute professional advice; consult your physician before beginning any program."
+    )
+    links = ["About Us", "Contact Us", "Careers", "Advertise", "Privacy Policy", "Terms of Use"]
+    page = parse_text("\n\n".join([*menu, lead, *RESULTS, *links, footer, footer.upper()]))
+    assert clean_blocks(page.blocks, "en").paragraphs == [lead, *RESULTS]
+
+
+def test_a_teaser_listing_with_dates_and_numbers_is_not_data() -> None:
+    # Headline / summary / date per item: figures appear in passing or in dates only.
+    listing = [
+        "2020 Aston Martin DBX SUV is what 007 drives when he has kids",
+        "Aston Martin officially reveals its new luxury SUV with a big V8 from the Vantage",
+        "Published November 19, 2019 at 6:56 PM",
+        "Renault to challenge Xpander, Avanza with 7-seat 2020 Triber",
+        "Renault's latest seven-seater MPV only measures less than 4 meters long",
+        "Published November 19, 2019 at 6:15 PM",
+        "Hours after reveal, 2020 Mitsubishi Mirage, Mirage G4 get kitted out",
+        "Less than a day since its reveal, Mitsubishi already decks out the Mirage G4",
+        "Published 4h at 9:15 PM",
+    ] * 2
+    page = parse_text("\n\n".join([P1, P2, P3, *listing]))
+    assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3]

@@ -59,6 +59,8 @@ class BodyOptions:
     data_min_lines: int = 6
     data_digit_share: float = 0.6
     data_min_words: float = 30.0
+    data_max_gap: int = 3
+    data_header_lines: int = 6
     data_discount: float = 0.5
 
 
@@ -125,17 +127,29 @@ def label_block(
 _DATA_CANDIDATES = frozenset({Label.SHORT, Label.META})
 
 
-def _has_digit(text: str) -> bool:
-    return any(c.isdigit() for c in text)
+def _data_groups(figures: Sequence[bool], max_gap: int) -> list[tuple[int, int]]:
+    """Spans [start, end) of lines with figures, fewer than `max_gap` lines without apart: a
+    table's name and header cells sit between its numbers, a box of link labels does not."""
+    spans: list[tuple[int, int]] = []
+    for i, figure in enumerate(figures):
+        if not figure:
+            continue
+        if spans and i - spans[-1][1] < max_gap:
+            spans[-1] = (spans[-1][0], i + 1)
+        else:
+            spans.append((i, i + 1))
+    return spans
 
 
-def _is_data_region(texts: Sequence[str], weight: float, options: BodyOptions) -> bool:
-    """Many short lines, most carrying figures: a table or list. Menus and link lists carry
-    few digits, and a teaser listing (headline / date / headline ...) has digits on half its
-    lines at most."""
-    if len(texts) < options.data_min_lines or weight < options.data_min_words:
+def _is_data_region(
+    figures: Sequence[bool], labels: Sequence[tuple[Label, float]], options: BodyOptions
+) -> bool:
+    """Many short lines, most carrying figures: a table or list. A teaser listing (headline /
+    date / headline ...) has figures on half its lines at most."""
+    weight = sum(w for _, w in labels)
+    if len(labels) < options.data_min_lines or weight < options.data_min_words:
         return False
-    return sum(map(_has_digit, texts)) >= options.data_digit_share * len(texts)
+    return sum(figures) >= options.data_digit_share * len(labels)
 
 
 def mark_data_runs(
@@ -143,7 +157,7 @@ def mark_data_runs(
     labels: Sequence[tuple[Label, float]],
     options: BodyOptions = DEFAULT_BODY,
 ) -> list[tuple[Label, float]]:
-    """Relabel as DATA the short lines of every dense, digit-bearing run (see `BodyOptions`)."""
+    """Relabel as DATA the short lines of every dense, figure-bearing run (see `BodyOptions`)."""
     marked = list(labels)
     if not options.data_runs:
         return marked
@@ -155,9 +169,14 @@ def mark_data_runs(
         j = i
         while j < len(marked) and marked[j][0] in _DATA_CANDIDATES:
             j += 1
-        weight = sum(w for _, w in marked[i:j])
-        if _is_data_region(texts[i:j], weight, options):
-            marked[i:j] = [(Label.DATA, w) for _, w in marked[i:j]]
+        figures = [rules.has_figures(t) for t in texts[i:j]]
+        for a, b in _data_groups(figures, options.data_max_gap):
+            if not _is_data_region(figures[a:b], marked[i + a : i + b], options):
+                continue
+            if a <= options.data_header_lines:
+                # A heading or header row between the lead-in and the table is the table's.
+                a = 0
+            marked[i + a : i + b] = [(Label.DATA, w) for _, w in marked[i + a : i + b]]
         i = j
     return marked
 

@@ -171,6 +171,31 @@ def is_date_line(text: str) -> bool:
     return bool(_NUMERIC_DATE.search(text) or _MONTH_DATE.search(text))
 
 
+# Figures that are not data: when a line was written or a story dated ("~6 hours ago", "4h",
+# "Nov. 28", "2019"). Teaser listings print them on every item; tables and results do not need them.
+_RELATIVE_TIME = re.compile(
+    r"\b\d+\s*(?:sec|min|minute|hr|hour|day|week|month|year|[smhdwy])s?\.?(?:\s+ago\b|\b)",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+
+
+_FIGURE = re.compile(r"\d+")
+# Share of a line's tokens that must be figures: a result ("Palm Bay d. Rockledge 70-44"), a
+# table row or a recipe line is dense with them; a teaser sentence mentions one in passing
+# ("... has 306 HP and a huge rear wing").
+FIGURE_SHARE = 0.2
+
+
+def has_figures(text: str) -> bool:
+    """The line is made of numbers other than dates, times and years: scores, prices, ranks."""
+    tokens = len(WORD.findall(text))
+    for pattern in (_NUMERIC_DATE, _MONTH_DATE, _RELATIVE_TIME, _YEAR):
+        text = pattern.sub(" ", text)
+    figures = len(_FIGURE.findall(text))
+    return figures > 0 and figures >= FIGURE_SHARE * tokens
+
+
 _LATIN_WORD = re.compile(r"[^\W\d_]+")
 HEADLINE_PREFIX_WORDS = 8
 HEADLINE_CAPITALISED = 0.75
