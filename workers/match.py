@@ -29,8 +29,8 @@ class MatchConfig:
       that much of the canonical and has at least `upgrade_ratio` times its shingles.
 
     Measured on syndication-dev through the real extract (eval_dedup.sweep; full table in the
-    README), with min_size_ratio 0.5, precision was 1.0 at every Jaccard 0.4–0.6 and
-    containment 0.7–0.9; recall rose as either fell (J 0.5 / C 0.8: 0.89; J 0.4 / C 0.7: 0.93).
+    README), with min_size_ratio 0.5, precision was 1.0 at every Jaccard 0.3–0.8 and
+    containment 0.7–0.8; recall rose as either fell (J 0.5 / C 0.8: 0.92; J 0.4 / C 0.7: 0.96).
     Different stories peaked at Jaccard 0.25 and containment 0.53 (leftover site chrome), real
     copies mostly sit above 0.6, and combined edits (truncated + reworded + a note) reach down to
     0.3–0.5. The chosen 0.4 / 0.7 keep a margin of ~0.15 over the worst different-story pair
