@@ -75,7 +75,7 @@ class Reads:
         return ProvenancePage(
             provenance=[_provenance({k: v for k, v in r.items()
                                      if k not in {"id", "document_id"}}) for r in rows],
-            next=str(rows[-1]["id"]) if more else None,
+            next=str(rows[-1]["id"] if rows else after) if more else None,
         )
 
     async def feed(self, after: int, limit: int) -> DocumentPage:

@@ -110,6 +110,9 @@ async def test_provenance_pages(client: TestClient) -> None:
                                    params={"after": page["next"], "limit": "3"})).json()
     assert len(rest["provenance"]) == 2 and rest["next"] is None
     assert [p["match"] for p in page["provenance"] + rest["provenance"]] == ["new"] + ["exact"] * 4
+    summary = await (await client.get(f"/documents/{doc_id}",
+                                      params={"provenance_limit": "0"})).json()
+    assert summary["provenance"] == [] and summary["provenance_count"] == 5
 
 
 async def test_similar_finds_the_story(client: TestClient) -> None:
