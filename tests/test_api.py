@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
@@ -46,3 +47,21 @@ async def test_repost_returns_same_ingest_id(client: TestClient) -> None:
     status = await (await client.get(first["status_url"])).json()
     document = await (await client.get(f"/documents/{status['document_id']}")).json()
     assert len(document["provenance"]) == 1
+
+
+async def test_ndjson_and_batch_bodies(client: TestClient) -> None:
+    (a, _), (b, _) = seeds()[0], seeds()[1]
+    lines = [{"url": f"https://nd.example/{p.stem}", "text": p.read_text()} for p in (a, b)]
+    body = "\n".join(json.dumps(line) for line in lines) + "\n"
+    response = await client.post("/ingest", data=body,
+                                  headers={"Content-Type": "application/x-ndjson"})
+    assert response.status == 202
+    receipts = (await response.json())["receipts"]
+    assert len(receipts) == 2
+    # The same two as a JSON batch are re-posts: same ids, in order.
+    again = await client.post("/ingest", json={"articles": lines})
+    assert [r["ingest_id"] for r in (await again.json())["receipts"]] == [
+        r["ingest_id"] for r in receipts]
+    await drain(client)
+    for receipt in receipts:
+        assert (await (await client.get(receipt["status_url"])).json())["status"] == "done"
