@@ -130,7 +130,10 @@ chrome_lines = Table(
     Column("source", Text, primary_key=True),
     Column("line_hash", String(32), primary_key=True),
     Column("pages", Integer, nullable=False),
+    # Most rows are article lines seen once; pruning drops those not seen again for a while.
+    Column("last_seen", Float, nullable=False),
 )
+Index("ix_chrome_lines_prune", chrome_lines.c.pages, chrome_lines.c.last_seen)
 
 chrome_line_sources = Table(
     "chrome_line_sources",

@@ -8,9 +8,10 @@ counts a page twice.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from canonry.schemas.tables import chrome_line_sources, chrome_lines, chrome_sources
@@ -46,14 +47,17 @@ def model_for(source: str, pages: int, lines: dict[str, int], cross: dict[str, i
                        sources_per_line=dict(cross))
 
 
-async def observe_page(conn: AsyncConnection, source: str, keys: Collection[str]) -> None:
-    """Count one page of `source` with these distinct line keys."""
+async def observe_page(
+    conn: AsyncConnection, source: str, keys: Collection[str], now: float
+) -> None:
+    """Count one page of `source` with these distinct line keys, seen at `now`."""
     await conn.execute(upsert_increment(conn, chrome_sources, ["source"], "pages",
                                         [{"source": source, "pages": 1}]))
     if not keys:
         return
     inserted = await conn.execute(insert_ignoring_conflicts(
-        conn, chrome_lines, [{"source": source, "line_hash": k, "pages": 1} for k in keys]
+        conn, chrome_lines,
+        [{"source": source, "line_hash": k, "pages": 1, "last_seen": now} for k in keys]
     ).returning(chrome_lines.c.line_hash))
     new = set(inserted.scalars())
     seen_before = [k for k in keys if k not in new]
@@ -61,8 +65,41 @@ async def observe_page(conn: AsyncConnection, source: str, keys: Collection[str]
         await conn.execute(
             update(chrome_lines)
             .where(chrome_lines.c.source == source, chrome_lines.c.line_hash.in_(seen_before))
-            .values(pages=chrome_lines.c.pages + 1)
+            .values(pages=chrome_lines.c.pages + 1, last_seen=now)
         )
     if new:
         await conn.execute(upsert_increment(conn, chrome_line_sources, ["line_hash"], "sources",
                                             [{"line_hash": k, "sources": 1} for k in sorted(new)]))
+
+
+async def prune(conn: AsyncConnection, seen_before: float, batch: int = 5000) -> int:
+    """Forget up to `batch` lines seen on one page only and not since `seen_before`: article
+    lines, almost all of them. Chrome recurs long before that, so nothing learned is lost, and
+    the tables stay proportional to the window instead of to the whole archive."""
+    stale = (
+        select(chrome_lines.c.source, chrome_lines.c.line_hash)
+        .where(chrome_lines.c.pages == 1, chrome_lines.c.last_seen < seen_before)
+        .limit(batch)
+    )
+    deleted = await conn.execute(
+        delete(chrome_lines)
+        .where(tuple_(chrome_lines.c.source, chrome_lines.c.line_hash).in_(stale))
+        .returning(chrome_lines.c.line_hash)
+    )
+    per_line = Counter(deleted.scalars())
+    for sources, keys in _grouped(per_line).items():
+        await conn.execute(
+            update(chrome_line_sources)
+            .where(chrome_line_sources.c.line_hash.in_(keys))
+            .values(sources=chrome_line_sources.c.sources - sources)
+        )
+    await conn.execute(delete(chrome_line_sources).where(chrome_line_sources.c.sources <= 0))
+    return sum(per_line.values())
+
+
+def _grouped(per_line: Counter[str]) -> dict[int, list[str]]:
+    """Line keys by how many of their sources were forgotten (one UPDATE per distinct count)."""
+    groups: dict[int, list[str]] = {}
+    for key, count in sorted(per_line.items()):
+        groups.setdefault(count, []).append(key)
+    return groups

@@ -218,7 +218,8 @@ class Store:
             if not await _finish(conn, ingest.id, doc_id, "new", None):
                 return doc_id  # another delivery of this message finished it first
             if page_lines is not None:
-                await chrome_store.observe_page(conn, ingest.source, page_lines)
+                await chrome_store.observe_page(conn, ingest.source, page_lines,
+                                                now.timestamp())
             seq = await _record_event(conn, doc_id, "created", 1, ingest.id, now)
             await conn.execute(documents.insert().values({
                 "id": doc_id,
@@ -267,7 +268,8 @@ class Store:
             if not await _finish(conn, ingest.id, doc_id, verdict.kind, verdict.similarity):
                 return False
             if page_lines is not None:
-                await chrome_store.observe_page(conn, ingest.source, page_lines)
+                await chrome_store.observe_page(conn, ingest.source, page_lines,
+                                                now.timestamp())
             await _add_provenance(conn, doc_id, ingest, verdict.kind, verdict.similarity)
             changes: dict[str, Any] = {"provenance_count": documents.c.provenance_count + 1}
             if verdict.upgrade and await _replace_signature(conn, doc_id, fp):
@@ -314,6 +316,17 @@ class Store:
                 text=extracted.text, version=version, updated_at=now, change_seq=seq,
             ))
         return True
+
+    async def prune_chrome(self, seen_before: float) -> int:
+        """Forget article lines the boilerplate model saw once, before `seen_before`."""
+        pruned = 0
+        while True:
+            async with self._writing() as conn:
+                await serialize_event_order(conn)  # same lock order as every decision
+                step = await chrome_store.prune(conn, seen_before)
+            pruned += step
+            if step == 0:
+                return pruned
 
     async def record_failure(self, ingest_id: str, error: str, *, final: bool) -> None:
         """Note an attempt's error; `final` marks the ingest failed (it is dead-lettered)."""

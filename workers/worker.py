@@ -259,7 +259,10 @@ class Worker:
             log.warning("withdraw_claim_failed", ingest_id=ingest.id, error=str(exc))
 
     async def evict_expired(self) -> int:
-        return await self.index.evict_older_than(time.time() - self.options.window_seconds)
+        """The hourly chore: drop index entries and once-seen chrome lines past the window."""
+        cutoff = time.time() - self.options.window_seconds
+        evicted = await self.index.evict_older_than(cutoff)
+        return evicted + await self.store.prune_chrome(cutoff)
 
     async def rebuild_index(self) -> int:
         entries = await self.store.index_entries(time.time() - self.options.window_seconds)

@@ -114,7 +114,9 @@ def upgrade() -> None:
         sa.Column("source", sa.Text, primary_key=True),
         sa.Column("line_hash", sa.String(32), primary_key=True),
         sa.Column("pages", sa.Integer, nullable=False),
+        sa.Column("last_seen", sa.Float, nullable=False),
     )
+    op.create_index("ix_chrome_lines_prune", "chrome_lines", ["pages", "last_seen"])
     op.create_table(
         "chrome_line_sources",
         sa.Column("line_hash", sa.String(32), primary_key=True),
@@ -125,6 +127,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Reverse order of creation, so foreign keys never point at a dropped table.
     op.drop_table("chrome_line_sources")
+    op.drop_index("ix_chrome_lines_prune", table_name="chrome_lines")
     op.drop_table("chrome_lines")
     op.drop_table("chrome_sources")
     op.drop_table("events")
