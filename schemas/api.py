@@ -94,7 +94,9 @@ class ArticleIn(BaseModel):
 
 
 class ArticleBatchIn(BaseModel):
-    articles: list[dict[str, Any]] = Field(description="Articles, each as in ArticleIn")
+    """A batch; validated article by article, so a bad one is named by its index."""
+
+    articles: list[ArticleIn]
 
 
 class IngestReceipt(BaseModel):

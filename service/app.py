@@ -45,8 +45,7 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
 def _engine(run_workers: bool) -> CleanupContext:
     async def engine(app: web.Application) -> AsyncIterator[None]:
         async with running_engine(app[keys.SETTINGS], app[keys.BACKENDS],
-                                  run_workers=run_workers) as worker:
-            app[keys.WORKER] = worker
+                                  run_workers=run_workers):
             yield
 
     return engine

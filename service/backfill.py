@@ -11,23 +11,27 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from canonry.service.backends import Backends, open_backends
+from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import running_engine
-from canonry.service.ingest import ProblemError, new_ingest, validate_articles
+from canonry.service.ingest import ProblemError, accept_and_dispatch, validate_articles
 from canonry.service.worker_process import drained
-from canonry.workers.store import utcnow
 
 
-def _lines(path: str) -> Iterator[tuple[int, Any]]:
+def _lines(path: str) -> Iterator[tuple[int, str]]:
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
-                try:
-                    yield number, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    print(f"line {number}: invalid JSON: {exc}", file=sys.stderr)
+                yield number, line
+
+
+def _article(line: str) -> Any:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ProblemError(400, f"invalid JSON: {exc}") from None
+    return validate_articles([item], batch=False)[0]
 
 
 async def backfill(settings: Settings, path: str, *, batch_size: int = 500) -> int:
@@ -36,29 +40,20 @@ async def backfill(settings: Settings, path: str, *, batch_size: int = 500) -> i
         settings, backends, run_workers=backends.embedded
     ):
         batch: list[Any] = []
-        for number, item in _lines(path):
+        for number, line in _lines(path):
             try:
-                batch.extend(validate_articles([item], batch=False))
+                batch.append(_article(line))
             except ProblemError as exc:
                 skipped += 1
                 reasons = "; ".join(f"{e.field}: {e.message}" for e in exc.errors or [])
                 print(f"line {number}: skipped: {reasons or exc.detail}", file=sys.stderr)
             if len(batch) >= batch_size:
-                accepted += await _accept(backends, batch)
-                batch = []
+                await accept_and_dispatch(backends.store, backends.queue, batch)
+                accepted, batch = accepted + len(batch), []
         if batch:
-            accepted += await _accept(backends, batch)
+            await accept_and_dispatch(backends.store, backends.queue, batch)
+            accepted += len(batch)
         if backends.embedded:
             await drained(backends.queue)
     print(f"accepted {accepted} articles, skipped {skipped}")
     return 0 if skipped == 0 else 1
-
-
-async def _accept(backends: Backends, articles: list[Any]) -> int:
-    received_at = utcnow()
-    items = [new_ingest(article, received_at) for article in articles]
-    statuses, _created = await backends.store.accept(items)
-    await backends.queue.enqueue(
-        list(dict.fromkeys(i.id for i, s in zip(items, statuses, strict=True) if s == "queued"))
-    )
-    return len(items)

@@ -23,7 +23,8 @@ from canonry.workers import metrics
 from canonry.workers.article import RawArticle
 from canonry.workers.extract import extract
 from canonry.workers.identity import content_hash, ingest_id_for
-from canonry.workers.store import NewIngest, utcnow
+from canonry.workers.queue import WorkQueue
+from canonry.workers.store import NewIngest, Store, utcnow
 
 JSON_TYPES = {"application/json"}
 UNAVAILABLE = (OSError, DBAPIError, RedisError)
@@ -114,6 +115,19 @@ def new_ingest(article: ArticleIn, received_at: Any) -> NewIngest:
     )
 
 
+async def accept_and_dispatch(
+    store: Store, queue: WorkQueue, articles: list[ArticleIn]
+) -> tuple[list[NewIngest], list[str], set[str]]:
+    """Commit the articles, then dispatch those still waiting (a re-post of one not yet
+    processed is dispatched again: harmless, the worker acks what is already done)."""
+    received_at = utcnow()
+    new = [new_ingest(article, received_at) for article in articles]
+    statuses, created = await store.accept(new)
+    waiting = [item.id for item, status in zip(new, statuses, strict=True) if status == "queued"]
+    await queue.enqueue(list(dict.fromkeys(waiting)))
+    return new, statuses, created
+
+
 async def post_ingest(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     content_type = request.content_type
@@ -142,14 +156,10 @@ async def post_ingest(request: web.Request) -> web.Response:
                            errors=[FieldError(field=f, message="empty after cleaning")
                                    for f in fields])
 
-    received_at = utcnow()
-    new = [new_ingest(article, received_at) for article in articles]
-    store, queue = request.app[STORE], request.app[QUEUE]
     try:
-        statuses, created = await store.accept(new)
-        to_dispatch = [item.id for item, status in zip(new, statuses, strict=True)
-                       if status == "queued"]
-        await queue.enqueue(list(dict.fromkeys(to_dispatch)))
+        new, statuses, created = await accept_and_dispatch(
+            request.app[STORE], request.app[QUEUE], articles
+        )
     except UNAVAILABLE as exc:
         # Never a 202 we cannot keep. Whatever was committed before the failure is safe: a
         # retry returns the same ids, and the reconciler dispatches anything left queued.

@@ -10,7 +10,6 @@ from canonry.service.reads import Reads
 from canonry.workers.index import DedupIndex
 from canonry.workers.queue import WorkQueue
 from canonry.workers.store import Store
-from canonry.workers.worker import Worker
 
 SETTINGS = web.AppKey("settings", Settings)
 BACKENDS = web.AppKey("backends", Backends)
@@ -18,4 +17,3 @@ STORE = web.AppKey("store", Store)
 READS = web.AppKey("reads", Reads)
 QUEUE = web.AppKey("queue", WorkQueue)
 INDEX = web.AppKey("index", DedupIndex)
-WORKER = web.AppKey("worker", Worker)

@@ -21,6 +21,11 @@ def _ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _schema(models: tuple[type[BaseModel], ...], components: dict[str, Any]) -> dict[str, Any]:
+    refs = [_ref(model, components) for model in models]
+    return refs[0] if len(refs) == 1 else {"oneOf": refs}
+
+
 def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": route.summary, "operationId": route.handler.__name__}
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -29,15 +34,14 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
                 "schema": {"type": "string"}} for name, text in route.query.items()]
     if params:
         operation["parameters"] = params
-    if route.request is not None:
-        operation["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": _ref(route.request, components)},
-            **({"application/x-ndjson": {"schema": {"type": "string"}}}
-               if route.path == "/ingest" else {}),
-        }}
+    if route.request:
+        content = {"application/json": {"schema": _schema(route.request, components)}}
+        if route.ndjson:
+            content["application/x-ndjson"] = {"schema": {"type": "string"}}
+        operation["requestBody"] = {"required": True, "content": content}
     ok: dict[str, Any] = {"description": "OK" if route.status == 200 else "Accepted"}
-    if route.response is not None:
-        ok["content"] = {"application/json": {"schema": _ref(route.response, components)}}
+    if route.response:
+        ok["content"] = {"application/json": {"schema": _schema(route.response, components)}}
     responses: dict[str, Any] = {str(route.status): ok}
     problem = {"application/problem+json": {"schema": _ref(Problem, components)}}
     for status in route.errors:

@@ -22,8 +22,9 @@ class Route:
     handler: Handler
     summary: str
     status: int = 200
-    request: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
+    request: tuple[type[BaseModel], ...] = ()  # alternatives: a body matches one of them
+    response: tuple[type[BaseModel], ...] = ()
+    ndjson: bool = False  # also takes application/x-ndjson, one request model a line
     query: dict[str, str] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
 
@@ -31,25 +32,26 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/ingest", ingest.post_ingest,
           "Accept one article, a batch {articles: [...]} or NDJSON; 202 with receipts",
-          status=202, request=api.ArticleIn, response=api.IngestReceipt,
+          status=202, request=(api.ArticleIn, api.ArticleBatchIn),
+          response=(api.IngestReceipt, api.IngestBatchReceipt), ndjson=True,
           errors=(400, 413, 415, 422, 503)),
     Route("GET", "/ingest/{ingest_id}", documents.get_ingest, "Processing status of one ingest",
-          response=api.IngestStatus, errors=(404,)),
+          response=(api.IngestStatus,), errors=(404,)),
     Route("GET", "/documents", documents.list_documents,
           "Change feed: documents changed after the cursor, oldest change first",
-          response=api.DocumentPage, query={"after": "cursor from `next`", "limit": "1-1000"},
+          response=(api.DocumentPage,), query={"after": "cursor from `next`", "limit": "1-1000"},
           errors=(422,)),
     Route("GET", "/documents/{document_id}", documents.get_document,
-          "A canonical document with its first provenance entries", response=api.DocumentOut,
+          "A canonical document with its first provenance entries", response=(api.DocumentOut,),
           query={"provenance_limit": "0-1000 (default 100)"}, errors=(404, 422)),
     Route("GET", "/documents/{document_id}/provenance", documents.get_provenance,
-          "Every copy of the story, paginated", response=api.ProvenancePage,
+          "Every copy of the story, paginated", response=(api.ProvenancePage,),
           query={"after": "cursor from `next`", "limit": "1-1000"}, errors=(404, 422)),
     Route("GET", "/lookup", documents.lookup, "Which canonical document a URL belongs to",
-          response=api.LookupOut, query={"url": "the article URL"}, errors=(404, 422)),
+          response=(api.LookupOut,), query={"url": "the article URL"}, errors=(404, 422)),
     Route("POST", "/similar", documents.post_similar,
           "Canonical documents nearest to a text, with estimated similarity",
-          request=api.SimilarIn, response=api.SimilarOut, errors=(415, 422)),
+          request=(api.SimilarIn,), response=(api.SimilarOut,), errors=(415, 422)),
     Route("GET", "/healthz", health.healthz, "Liveness"),
     Route("GET", "/readyz", health.readyz, "Readiness: database and queue answer",
           errors=(503,)),
