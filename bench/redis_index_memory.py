@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from canonry.workers.lsh import DEFAULT_LSH, IndexEntry, band_keys
-from canonry.workers.redis_index import RedisIndex
-from canonry.workers.redis_keys import RedisKeys
+from canonry.workers.adapters.redis.index import RedisIndex
+from canonry.workers.adapters.redis.keys import RedisKeys
+from canonry.workers.dedup.lsh import DEFAULT_LSH, IndexEntry, band_keys
 
 
 def synthetic(rng: random.Random, doc: str, base: Sequence[int] | None = None) -> IndexEntry:

@@ -23,8 +23,8 @@ from canonry.service.app import create_app
 from canonry.service.config import Settings
 from canonry.service.keys import QUEUE
 from canonry.service.worker_process import drained
-from canonry.workers.eval_dedup import adjusted_rand_index, load_articles, pairwise_prf
-from canonry.workers.eval_extraction import f1, ngram_prf, read_jsonl
+from canonry.workers.eval.dedup import adjusted_rand_index, load_articles, pairwise_prf
+from canonry.workers.eval.extraction import f1, ngram_prf, read_jsonl
 
 ARTICLE_FIELDS = ("url", "text", "html", "title", "source", "published_at", "language")
 

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from canonry.workers.article import publisher_of
+
 # RFC 3339 date-time: a full date, a time, and an explicit offset. Python's fromisoformat alone
 # is looser (date-only, no offset), and an ambiguous timestamp would corrupt provenance ordering.
 _RFC3339 = re.compile(
@@ -90,7 +92,7 @@ class ArticleIn(BaseModel):
 
     @property
     def effective_source(self) -> str:
-        return self.source or (urlsplit(self.url).hostname or "").lower()
+        return self.source or publisher_of(self.url)
 
 
 class ArticleBatchIn(BaseModel):

@@ -10,12 +10,12 @@ from redis.asyncio import Redis
 
 from canonry.service.config import Settings
 from canonry.service.migrations import check_schema, upgrade
-from canonry.workers.index import DedupIndex, MemoryIndex
-from canonry.workers.queue import InProcessQueue, WorkQueue
-from canonry.workers.redis_index import RedisIndex
-from canonry.workers.redis_keys import RedisKeys
-from canonry.workers.redis_queue import RedisStreamQueue
-from canonry.workers.store import Store
+from canonry.workers.adapters.memory.index import DedupIndex, MemoryIndex
+from canonry.workers.adapters.memory.queue import InProcessQueue, WorkQueue
+from canonry.workers.adapters.redis.index import RedisIndex
+from canonry.workers.adapters.redis.keys import RedisKeys
+from canonry.workers.adapters.redis.queue import RedisStreamQueue
+from canonry.workers.adapters.sql.store import Store
 
 
 @dataclass(frozen=True, slots=True)

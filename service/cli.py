@@ -129,13 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(backfill(settings, args.file, batch_size=args.batch))
     if args.command == "eval" and args.kind == "extraction":
-        from canonry.workers.eval_extraction import evaluate_extraction, format_report
+        from canonry.workers.eval.extraction import evaluate_extraction, format_report
 
         modes = [args.mode] if args.mode else None
         print(format_report(evaluate_extraction(args.file, modes=modes, limit=args.limit)))
         return 0
     if args.command == "eval" and args.kind == "dedup":
-        from canonry.workers.eval_dedup import evaluate_dedup, format_report
+        from canonry.workers.eval.dedup import evaluate_dedup, format_report
 
         print(format_report(evaluate_dedup(args.file, limit=args.limit)))
         return 0

@@ -13,9 +13,9 @@ from canonry.service.ingest import field_errors
 from canonry.service.keys import INDEX, READS
 from canonry.service.problems import ProblemError
 from canonry.workers.article import RawArticle
-from canonry.workers.extract import extract
-from canonry.workers.fingerprint import fingerprint
-from canonry.workers.match import similarity
+from canonry.workers.clean.extract import extract
+from canonry.workers.dedup.fingerprint import fingerprint
+from canonry.workers.dedup.match import similarity
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100

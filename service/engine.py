@@ -12,7 +12,7 @@ import structlog
 
 from canonry.service.backends import Backends
 from canonry.service.config import Settings
-from canonry.workers.reconciler import Reconciler
+from canonry.workers.adapters.redis.reconciler import Reconciler
 from canonry.workers.worker import Worker, WorkerOptions
 
 log = structlog.get_logger("canonry.engine")

@@ -20,11 +20,11 @@ from canonry.schemas.api import ArticleIn, FieldError, IngestReceipt
 from canonry.service.keys import QUEUE, SETTINGS, STORE
 from canonry.service.problems import ProblemError
 from canonry.workers import metrics
+from canonry.workers.adapters.memory.queue import WorkQueue
+from canonry.workers.adapters.sql.store import NewIngest, Store, utcnow
 from canonry.workers.article import RawArticle
-from canonry.workers.extract import extract
+from canonry.workers.clean.extract import extract
 from canonry.workers.identity import content_hash, ingest_id_for
-from canonry.workers.queue import WorkQueue
-from canonry.workers.store import NewIngest, Store, utcnow
 
 JSON_TYPES = {"application/json"}
 UNAVAILABLE = (OSError, DBAPIError, RedisError)

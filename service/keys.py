@@ -7,9 +7,9 @@ from aiohttp import web
 from canonry.service.backends import Backends
 from canonry.service.config import Settings
 from canonry.service.reads import Reads
-from canonry.workers.index import DedupIndex
-from canonry.workers.queue import WorkQueue
-from canonry.workers.store import Store
+from canonry.workers.adapters.memory.index import DedupIndex
+from canonry.workers.adapters.memory.queue import WorkQueue
+from canonry.workers.adapters.sql.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 BACKENDS = web.AppKey("backends", Backends)

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 import canonry.schemas
-from canonry.workers.database import is_postgres, make_engine
+from canonry.workers.adapters.sql.database import is_postgres, make_engine
 
 MIGRATIONS_DIR = Path(canonry.schemas.__file__).resolve().parent / "migrations"
 

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import reconciler
-from canonry.workers.extract import extract
-from canonry.workers.fingerprint import fingerprint
-from canonry.workers.lsh import IndexEntry
-from canonry.workers.redis_queue import RedisStreamQueue
+from canonry.workers.adapters.redis.queue import RedisStreamQueue
+from canonry.workers.clean.extract import extract
+from canonry.workers.dedup.fingerprint import fingerprint
+from canonry.workers.dedup.lsh import IndexEntry
 
 
 async def dlq_list(settings: Settings, limit: int) -> list[str]:

@@ -17,7 +17,7 @@ from canonry.schemas.api import (
     ProvenancePage,
 )
 from canonry.schemas.tables import documents, ingests, provenance
-from canonry.workers.store import as_utc
+from canonry.workers.adapters.sql.store import as_utc
 
 _DOCUMENT_COLUMNS = [c for c in documents.c if c.name not in {"canonical_ingest_id"}]
 

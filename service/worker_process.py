@@ -16,7 +16,7 @@ import structlog
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import running_engine
-from canonry.workers.queue import InProcessQueue, WorkQueue
+from canonry.workers.adapters.memory.queue import InProcessQueue, WorkQueue
 
 log = structlog.get_logger("canonry.worker")
 

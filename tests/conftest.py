@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from canonry.service.app import create_app
 from canonry.service.config import Settings
 from canonry.service.migrations import upgrade
-from canonry.workers.redis_keys import RedisKeys
+from canonry.workers.adapters.redis.keys import RedisKeys
 from tests.servers import (
     Throwaways,
     create_database,

@@ -131,7 +131,7 @@ async def delete_prefix(url: str, prefix: str) -> None:
     """Remove every key a test created under its own prefix."""
     from redis.asyncio import Redis
 
-    from canonry.workers.redis_keys import RedisKeys
+    from canonry.workers.adapters.redis.keys import RedisKeys
 
     client = Redis.from_url(url)
     try:

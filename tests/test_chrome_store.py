@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from canonry.schemas.tables import chrome_line_sources
 from canonry.service.config import Settings
-from canonry.workers import chrome_store
-from canonry.workers.store import Store
+from canonry.workers.adapters.sql import chrome_store
+from canonry.workers.adapters.sql.store import Store
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,14 +1,15 @@
 """Each cleaning rule on real snippets from the seeds and the dev pages."""
 
-from canonry.workers.body import Label, label_block, select_run
-from canonry.workers.clean import (
+from canonry.workers.clean.blocks import (
     clean_blocks,
     drop_captions,
     drop_repeats,
     drop_teasers,
     is_credit,
 )
-from canonry.workers.clean_rules import (
+from canonry.workers.clean.body import Label, label_block, select_run
+from canonry.workers.clean.parse import Block, parse_text
+from canonry.workers.clean.rules import (
     has_figures,
     is_date_line,
     is_end_marker,
@@ -16,7 +17,6 @@ from canonry.workers.clean_rules import (
     starts_like_headline,
     stopwords,
 )
-from canonry.workers.parse import Block, parse_text
 
 EN = stopwords("en")
 P1 = (

@@ -22,12 +22,12 @@ from canonry.service.config import Settings
 from canonry.service.keys import INDEX, QUEUE, STORE
 from canonry.service.migrations import upgrade
 from canonry.service.worker_process import drained
+from canonry.workers.adapters.memory.index import MemoryIndex
+from canonry.workers.adapters.memory.queue import InProcessQueue
+from canonry.workers.adapters.sql.store import Store
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.chrome import ChromeModel
-from canonry.workers.extract import extract_and_observe
-from canonry.workers.index import MemoryIndex
-from canonry.workers.queue import InProcessQueue
-from canonry.workers.store import Store
+from canonry.workers.clean.chrome import ChromeModel
+from canonry.workers.clean.extract import extract_page
 from canonry.workers.worker import Worker, WorkerOptions
 from tests.shared_data import seeds
 
@@ -121,7 +121,7 @@ async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
     def explode_on_poison(article: RawArticle, chrome: ChromeModel) -> Extracted:
         if "poison" in article.url:
             raise RuntimeError("pipeline bug triggered by this article")
-        return extract_and_observe(article, chrome)
+        return extract_page(article, chrome)
 
     await upgrade(settings.database_url)
     store = Store.connect(settings.database_url)
@@ -166,8 +166,8 @@ async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
 async def test_a_dead_lettered_ingest_withdraws_its_index_claim(settings: Settings) -> None:
     """A claim made by an attempt that then failed for good must not keep standing for a
     document that will never exist (its copies would wait for it until they failed too)."""
-    from canonry.workers.fingerprint import fingerprint
-    from canonry.workers.lsh import IndexEntry
+    from canonry.workers.dedup.fingerprint import fingerprint
+    from canonry.workers.dedup.lsh import IndexEntry
 
     async with TestClient(TestServer(create_app(settings, run_workers=False))) as client:
         receipt = await (await client.post("/ingest", json=seed_articles()[0])).json()
@@ -177,7 +177,7 @@ async def test_a_dead_lettered_ingest_withdraws_its_index_claim(settings: Settin
         assert delivery is not None and delivery.ingest_id == receipt["ingest_id"]
         ingest = await store.start_attempt(delivery.ingest_id)
         assert ingest is not None
-        fp = fingerprint(extract_and_observe(ingest.raw, ChromeModel()).text)
+        fp = fingerprint(extract_page(ingest.raw, ChromeModel())[0].text)
         entry = IndexEntry(ingest.own_document_id, fp.text_hash, fp.hashvalues, fp.size, 0.0)
         assert await index.claim(entry, set()) == []
         assert [e.document_id for e in await index.candidates(fp.hashvalues)] == [entry.document_id]

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.eval_dedup import (
+from canonry.workers.eval.dedup import (
     adjusted_rand_index,
     evaluate_dedup,
     format_report,

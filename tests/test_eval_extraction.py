@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from canonry.workers.eval_extraction import evaluate_extraction, f1, format_report, ngram_prf
+from canonry.workers.eval.extraction import evaluate_extraction, f1, format_report, ngram_prf
 
 
 def test_identical_texts_score_one() -> None:

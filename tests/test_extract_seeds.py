@@ -5,9 +5,9 @@ import json
 import pytest
 
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.eval_extraction import f1, ngram_prf
-from canonry.workers.extract import extract
-from canonry.workers.normalize import normalize_line
+from canonry.workers.clean.extract import extract
+from canonry.workers.clean.normalize import normalize_line
+from canonry.workers.eval.extraction import f1, ngram_prf
 from tests.shared_data import shared_dir
 
 SEEDS_DIR = shared_dir() / "seeds"

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from canonry.workers.fingerprint import (
+from canonry.workers.dedup.fingerprint import (
     DEFAULT,
     MinHashConfig,
     decode_hashvalues,
@@ -11,7 +11,7 @@ from canonry.workers.fingerprint import (
     estimate_jaccard,
     fingerprint,
 )
-from canonry.workers.shingle import shingles
+from canonry.workers.dedup.shingle import shingles
 
 # Letters only: every digit normalises to "0", so "word1" and "word2" would be one word.
 TEXT = " ".join("".join(random.Random(i).choices("abcdefghij", k=6)) for i in range(300))

@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from canonry.workers.fingerprint import fingerprint
-from canonry.workers.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig, band_keys
+from canonry.workers.dedup.fingerprint import fingerprint
+from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig, band_keys
 
 
 def _article(seed: int, n: int = 400) -> str:

@@ -1,9 +1,9 @@
 import random
 
-from canonry.workers.eval_dedup import assign_documents
-from canonry.workers.fingerprint import Fingerprint, fingerprint
-from canonry.workers.lsh import IndexEntry
-from canonry.workers.match import DEFAULT_MATCH, MatchConfig, decide, score, similarity
+from canonry.workers.dedup.fingerprint import Fingerprint, fingerprint
+from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, decide, score, similarity
+from canonry.workers.eval.dedup import assign_documents
 from tests.shared_data import seeds
 
 

@@ -26,7 +26,7 @@ from canonry.service.migrations import (
     head_revision,
     upgrade,
 )
-from canonry.workers.database import make_engine
+from canonry.workers.adapters.sql.database import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 

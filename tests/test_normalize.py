@@ -1,4 +1,4 @@
-from canonry.workers.normalize import normalize_line, normalize_text
+from canonry.workers.clean.normalize import normalize_line
 
 
 def test_quotes_become_straight() -> None:
@@ -28,11 +28,6 @@ def test_spaces_and_invisible_characters() -> None:
 
 def test_nfkc_folds_compatibility_forms() -> None:
     assert normalize_line("ﬁnal Ｆｕｌｌｗｉｄｔｈ") == "final Fullwidth"
-
-
-def test_text_keeps_line_structure() -> None:
-    text = "Title\r\n\r\nFirst  line\u2028second line\n\n\nend "
-    assert normalize_text(text) == "Title\n\nFirst line\nsecond line\n\n\nend"
 
 
 def test_both_quote_styles_of_seed_002_normalise_alike() -> None:

@@ -23,12 +23,12 @@ from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.keys import QUEUE
 from canonry.service.worker_process import drained
+from canonry.workers.adapters.memory.queue import WorkQueue
+from canonry.workers.adapters.redis.queue import RedisStreamQueue
+from canonry.workers.adapters.sql.store import Store
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.chrome import ChromeModel
-from canonry.workers.extract import extract_and_observe
-from canonry.workers.queue import WorkQueue
-from canonry.workers.redis_queue import RedisStreamQueue
-from canonry.workers.store import Store
+from canonry.workers.clean.chrome import ChromeModel
+from canonry.workers.clean.extract import extract_page
 from canonry.workers.worker import Worker, WorkerOptions
 from tests import synthetic
 
@@ -190,7 +190,7 @@ async def test_poison_ends_in_dead_letter_stream_and_replays(
     def explode_on_poison(article: RawArticle, chrome: ChromeModel) -> Extracted:
         if article.url == poison["url"]:
             raise RuntimeError("pipeline bug triggered by this article")
-        return extract_and_observe(article, chrome)
+        return extract_page(article, chrome)
 
     async with open_backends(settings) as backends:
         worker = Worker(backends.store, backends.queue, backends.index,

@@ -12,10 +12,10 @@ import random
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from canonry.workers.index import MemoryIndex
-from canonry.workers.lsh import DEFAULT_LSH, BandIndex, IndexEntry, band_keys
-from canonry.workers.redis_index import RedisIndex
-from canonry.workers.redis_keys import RedisKeys
+from canonry.workers.adapters.memory.index import MemoryIndex
+from canonry.workers.adapters.redis.index import RedisIndex
+from canonry.workers.adapters.redis.keys import RedisKeys
+from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, band_keys
 
 
 @pytest.fixture

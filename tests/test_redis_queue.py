@@ -10,9 +10,9 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from canonry.workers.queue import Delivery
-from canonry.workers.redis_keys import RedisKeys
-from canonry.workers.redis_queue import RedisStreamQueue, default_consumer_name
+from canonry.workers.adapters.memory.queue import Delivery
+from canonry.workers.adapters.redis.keys import RedisKeys
+from canonry.workers.adapters.redis.queue import RedisStreamQueue, default_consumer_name
 
 NEVER = 10 * 365 * 86400.0  # claim_idle_seconds of a consumer that never takes over
 

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from canonry.service.keys import QUEUE
 from canonry.service.worker_process import drained
-from canonry.workers.eval_extraction import f1, ngram_prf
+from canonry.workers.eval.extraction import f1, ngram_prf
 from tests import synthetic
 from tests.shared_data import seeds
 
@@ -70,7 +70,7 @@ async def test_syndicated_copy_joins_the_story(client: TestClient) -> None:
 
     document = await (await client.get(f"/documents/{original['document_id']}")).json()
     assert [p["match"] for p in document["provenance"]] == ["new", "near"]
-    assert {p["source"] for p in document["provenance"]} == {"www.digitaljournal.example",
+    assert {p["source"] for p in document["provenance"]} == {"digitaljournal.example",
                                                              "The Daily Example"}
     assert document["provenance_count"] == 2
     looked_up = await (await client.get(

@@ -1,4 +1,4 @@
-from canonry.workers.shingle import (
+from canonry.workers.dedup.shingle import (
     char_shingles,
     is_unspaced,
     normalize,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +32,14 @@ class Extracted:
     title: str | None = None
     language: str | None = None
     published_at: datetime | None = None
+
+
+def source_of(article: RawArticle) -> str:
+    """The publisher whose chrome a page shares: the declared source, else the URL's host
+    (lower-cased, without a leading "www."). The one definition: stored, counted and judged."""
+    return article.source or publisher_of(article.url)
+
+
+def publisher_of(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host.removeprefix("www.")

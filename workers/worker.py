@@ -20,16 +20,16 @@ from dataclasses import dataclass, replace
 import structlog
 
 from canonry.workers import metrics
+from canonry.workers.adapters.memory.index import DedupIndex
+from canonry.workers.adapters.memory.queue import Delivery, WorkQueue
+from canonry.workers.adapters.sql.store import CanonicalNotCommitted, Ingest, Store
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.chrome import ChromeModel
-from canonry.workers.extract import extract_and_observe
-from canonry.workers.fingerprint import Fingerprint, fingerprint
-from canonry.workers.index import DedupIndex
-from canonry.workers.lsh import IndexEntry
-from canonry.workers.match import Verdict, decide
-from canonry.workers.queue import Delivery, WorkQueue
-from canonry.workers.store import CanonicalNotCommitted, Ingest, Store
-from canonry.workers.updates import decide_update
+from canonry.workers.clean.chrome import ChromeModel
+from canonry.workers.clean.extract import extract_page
+from canonry.workers.dedup.fingerprint import Fingerprint, fingerprint
+from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.dedup.match import Verdict, decide
+from canonry.workers.dedup.updates import decide_update
 
 log = structlog.get_logger("canonry.worker")
 
@@ -39,7 +39,7 @@ MAX_BACKOFF = 30.0
 PATIENCE = 3
 CROSS_SOURCE_TTL = 60.0  # the cross-source chrome lines change slowly; share one read a minute
 
-ExtractFn = Callable[[RawArticle, ChromeModel], Extracted]
+ExtractFn = Callable[[RawArticle, ChromeModel], tuple[Extracted, list[str]]]
 
 
 class PermanentError(Exception):
@@ -73,7 +73,7 @@ class Worker:
         queue: WorkQueue,
         index: DedupIndex,
         options: WorkerOptions | None = None,
-        extract_fn: ExtractFn = extract_and_observe,
+        extract_fn: ExtractFn = extract_page,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -174,12 +174,9 @@ class Worker:
         self, ingest: Ingest, chrome: ChromeModel
     ) -> tuple[Extracted, Fingerprint, list[str]]:
         """The pure part: extract with the chrome learned so far; the page's line keys."""
-        before = dict(chrome.lines.get(ingest.source, {}))
-        extracted = self.extract_fn(ingest.raw, chrome)
+        extracted, lines = self.extract_fn(ingest.raw, chrome)
         if not extracted.text.strip():
             raise PermanentError("no article text left after cleaning")
-        after = chrome.lines.get(ingest.source, {})
-        lines = sorted(key for key, count in after.items() if count != before.get(key, 0))
         return extracted, fingerprint(extracted.text), lines
 
     async def _cross_source_chrome(self) -> dict[str, int]:

@@ -19,19 +19,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canonry.schemas.tables import documents, events, ingests, provenance, signatures
-from canonry.workers import chrome_store
-from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.chrome import ChromeModel
-from canonry.workers.database import (
+from canonry.workers.adapters.sql import chrome_store
+from canonry.workers.adapters.sql.database import (
     insert_ignoring_conflicts,
     is_postgres,
     make_engine,
     serialize_event_order,
 )
-from canonry.workers.fingerprint import Fingerprint, decode_hashvalues, encode_hashvalues
+from canonry.workers.article import Extracted, RawArticle
+from canonry.workers.clean.chrome import ChromeModel
+from canonry.workers.dedup.fingerprint import Fingerprint, decode_hashvalues, encode_hashvalues
+from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.dedup.match import Verdict
 from canonry.workers.identity import document_id_for
-from canonry.workers.lsh import IndexEntry
-from canonry.workers.match import Verdict
 
 OPEN_STATES = ("queued", "processing")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from canonry.workers.article import RawArticle
-from canonry.workers.extract import extract
+from canonry.workers.clean.extract import extract
 
 _WORD = re.compile(r"\w+")
 NGRAM = 4

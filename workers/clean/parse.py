@@ -12,7 +12,7 @@ from datetime import datetime
 
 import trafilatura
 
-from canonry.workers.normalize import normalize_line
+from canonry.workers.clean.normalize import normalize_line
 
 # Measured on extraction-dev (4-gram F1 / pages per second, one core, trafilatura 2.3.1), alone:
 # defaults 0.953 / 29; without comments 0.960 / 38; + favor_precision 0.965 / 32;

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from canonry.workers import clean_rules as rules
-from canonry.workers.body import (
+from canonry.workers.clean import rules
+from canonry.workers.clean.body import (
     DEFAULT_BODY,
     BodyOptions,
     Label,
@@ -22,7 +22,7 @@ from canonry.workers.body import (
     select_run,
     trim_tail,
 )
-from canonry.workers.parse import Block
+from canonry.workers.clean.parse import Block
 
 
 @dataclass(frozen=True, slots=True)

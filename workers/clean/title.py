@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from canonry.workers import clean_rules as rules
+from canonry.workers.clean import rules
 
 LOOKBACK = 12
 MIN_WORDS, MAX_WORDS = 3, 30

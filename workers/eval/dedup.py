@@ -4,7 +4,7 @@ extract → fingerprint → BandIndex.query → decide → add (new) / replace (
 precision / recall / F1 of "same document" against "same cluster" over all article pairs, the
 adjusted Rand index, recall per kind of copy, and throughput. Reading the file is the only I/O.
 
-    python -m canonry.workers.eval_dedup /work/shared/data/syndication-dev.jsonl.gz [--raw]
+    python -m canonry.workers.eval.dedup /work/shared/data/syndication-dev.jsonl.gz [--raw]
         [--sweep] [--limit N]
 """
 
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.fingerprint import DEFAULT, Fingerprint, MinHashConfig, fingerprint
-from canonry.workers.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig
-from canonry.workers.match import DEFAULT_MATCH, MatchConfig, decide
+from canonry.workers.dedup.fingerprint import DEFAULT, Fingerprint, MinHashConfig, fingerprint
+from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig
+from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, decide
 
 ExtractFn = Callable[[RawArticle], Extracted]
 
@@ -92,7 +92,7 @@ def raw_text(raw: RawArticle) -> Extracted:
 
 
 def _default_extract() -> ExtractFn:
-    from canonry.workers.extract import extract  # written alongside; imported only when used
+    from canonry.workers.clean.extract import extract  # written alongside; imported only when used
 
     return extract
 

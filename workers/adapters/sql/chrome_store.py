@@ -15,8 +15,8 @@ from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from canonry.schemas.tables import chrome_line_sources, chrome_lines, chrome_sources
-from canonry.workers.chrome import ChromeModel
-from canonry.workers.database import insert_ignoring_conflicts, upsert_increment
+from canonry.workers.adapters.sql.database import insert_ignoring_conflicts, upsert_increment
+from canonry.workers.clean.chrome import ChromeModel
 
 PARAMS = ChromeModel()  # thresholds, shared by what is loaded and how it is judged
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 from datasketch import MinHash
 
-from canonry.workers.shingle import shingles
+from canonry.workers.dedup.shingle import shingles
 
 # Stored little-endian uint32 whatever the host: affine32 hash values are < 2^32.
 _WIRE_DTYPE = np.dtype("<u4")

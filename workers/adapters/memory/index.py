@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
-from canonry.workers.lsh import BandIndex, IndexEntry, LSHConfig
+from canonry.workers.dedup.lsh import BandIndex, IndexEntry, LSHConfig
 
 
 class DedupIndex(Protocol):

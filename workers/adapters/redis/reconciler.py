@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from redis.asyncio import Redis
 
-from canonry.workers.index import DedupIndex
-from canonry.workers.queue import WorkQueue
-from canonry.workers.redis_keys import RedisKeys
-from canonry.workers.store import Store
+from canonry.workers.adapters.memory.index import DedupIndex
+from canonry.workers.adapters.memory.queue import WorkQueue
+from canonry.workers.adapters.redis.keys import RedisKeys
+from canonry.workers.adapters.sql.store import Store
 
 log = structlog.get_logger("canonry.reconciler")
 

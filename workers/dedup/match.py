@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from canonry.workers.fingerprint import Fingerprint, estimate_jaccard
-from canonry.workers.lsh import IndexEntry
+from canonry.workers.dedup.fingerprint import Fingerprint, estimate_jaccard
+from canonry.workers.dedup.lsh import IndexEntry
 
 
 @dataclass(frozen=True, slots=True)

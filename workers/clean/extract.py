@@ -1,26 +1,26 @@
 """Extraction: parse → normalise → clean, plus title, language and date. Pure and deterministic.
 
-`extract` is what the worker calls. With a learned `ChromeModel`, `extract_and_observe` extracts
-and feeds the page to the model in one parse (or: `chrome.observe(source_key(a), page_lines(a))`).
+`extract_page` is what the worker runs: the clean article and the page's line keys (what the
+learned boilerplate model counts for this page), from one parse. `extract` is the article alone.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.chrome import ChromeModel
-from canonry.workers.clean import (
+from canonry.workers.article import Extracted, RawArticle, source_of
+from canonry.workers.clean.blocks import (
     DEFAULT_OPTIONS,
     HTML_OPTIONS,
     WHOLE_PAGE_BLOCKS,
     CleanOptions,
     clean_blocks,
 )
-from canonry.workers.language import detect_language
-from canonry.workers.normalize import normalize_line
-from canonry.workers.parse import ParsedPage, parse_html, parse_text
-from canonry.workers.title import title_from_lines
+from canonry.workers.clean.chrome import ChromeModel, line_keys
+from canonry.workers.clean.language import detect_language
+from canonry.workers.clean.normalize import normalize_line
+from canonry.workers.clean.parse import ParsedPage, parse_html, parse_text
+from canonry.workers.clean.title import title_from_lines
 
 # Detect the language on the page's longer lines first: menus say little about it.
 _LANGUAGE_SAMPLE_LINES = 40
@@ -33,19 +33,6 @@ def parse(article: RawArticle) -> ParsedPage:
         if page.blocks or not article.text:
             return page
     return parse_text(article.text or "")
-
-
-def page_lines(article: RawArticle) -> list[str]:
-    """The normalised lines of a page, as the chrome model should observe them."""
-    return [b.text for b in parse(article).blocks]
-
-
-def source_key(article: RawArticle) -> str | None:
-    """The publisher whose chrome a page shares: the declared source, else the URL's host."""
-    if article.source:
-        return article.source
-    host = article.url.split("://", 1)[-1].split("/", 1)[0].lower()
-    return host.removeprefix("www.") or None
 
 
 def _guess_language(page: ParsedPage) -> str | None:
@@ -62,17 +49,15 @@ def extract(
     return _extract_page(article, parse(article), chrome, options)
 
 
-def extract_and_observe(article: RawArticle, chrome: ChromeModel) -> Extracted:
-    """Extract with what `chrome` learned so far, then let it observe this page: one parse.
-
-    The page is observed after its own extraction, so it never counts as evidence against itself.
-    """
+def extract_page(
+    article: RawArticle, chrome: ChromeModel | None = None
+) -> tuple[Extracted, list[str]]:
+    """The clean article (with what `chrome` learned so far) and the page's line keys, sorted:
+    what the boilerplate model counts for this page once its decision commits. The page is
+    counted after its own extraction, so it never counts as evidence against itself."""
     page = parse(article)
     extracted = _extract_page(article, page, chrome, None)
-    source = source_key(article)
-    if source is not None:
-        chrome.observe(source, [b.text for b in page.blocks])
-    return extracted
+    return extracted, line_keys(b.text for b in page.blocks)
 
 
 def _extract_page(
@@ -88,7 +73,7 @@ def _extract_page(
     declared = detect_language("", article.language) if article.language else None
     # The stopword signal needs a language before the body is known: guess it from the page.
     page_language = declared or _guess_language(page)
-    is_chrome = partial(chrome.is_chrome, source_key(article)) if chrome is not None else None
+    is_chrome = partial(chrome.is_chrome, source_of(article)) if chrome is not None else None
     cleaned = clean_blocks(page.blocks, page_language, options, is_chrome)
     text = "\n\n".join(cleaned.paragraphs)
     title = normalize_line(article.title) if article.title else None

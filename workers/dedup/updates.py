@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canonry.workers.fingerprint import Fingerprint
-from canonry.workers.lsh import IndexEntry
-from canonry.workers.match import Verdict, similarity
+from canonry.workers.dedup.fingerprint import Fingerprint
+from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.dedup.match import Verdict, similarity
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,11 +39,3 @@ def normalize_line(line: str) -> str:
     line = unicodedata.normalize("NFKC", line).translate(_TRANSLATE)
     line = _CONTROL.sub(" ", line)
     return _SPACES.sub(" ", line).strip()
-
-
-def normalize_text(text: str) -> str:
-    """Normalise a whole text line by line; line breaks are kept (blank lines mean block ends)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
-    text = _CONTROL.sub(" ", text)
-    return "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))

@@ -1,7 +1,9 @@
 """Site chrome learned from the corpus: lines a source prints on many of its pages.
 
-A pure, serialisable counter. The worker calls `observe(source, lines)` once per page (the lines
-`extract.page_lines` returns) and persists `to_dict()`; `clean` asks `is_chrome(source, line)`.
+A pure counter. The database keeps the counts (`adapters/sql/chrome_store.py`): each page's
+`line_keys` are counted in its decision's transaction, and the worker loads, per source, the part
+that can change a decision. In memory (the evaluation), `observe(source, lines)` counts a page.
+`clean` asks `is_chrome(source, line)`.
 
 Two guards keep the article text safe:
 - per source, a line is chrome once it was seen on `min_pages` pages making up at least
@@ -19,16 +21,19 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 _WORD = re.compile(r"\w+")
-FORMAT_VERSION = 1
 
 
 def line_key(line: str) -> str:
     """Stable key of a line: a hash of its lower-cased words (quote/dash/space styles ignored)."""
     words = " ".join(_WORD.findall(line.lower()))
     return hashlib.blake2b(words.encode("utf-8"), digest_size=8).hexdigest() if words else ""
+
+
+def line_keys(lines: Iterable[str]) -> list[str]:
+    """The distinct keys of a page's lines, sorted: what one page adds to the model."""
+    return sorted({k for k in map(line_key, lines) if k})
 
 
 def is_prose(line: str, prose_words: int = 12) -> bool:
@@ -39,7 +44,7 @@ def is_prose(line: str, prose_words: int = 12) -> bool:
 
 @dataclass
 class ChromeModel:
-    """Per-source and cross-source line frequencies; JSON-able through `to_dict`/`from_dict`."""
+    """Per-source and cross-source line frequencies."""
 
     min_pages: int = 3
     min_share: float = 0.3
@@ -53,10 +58,13 @@ class ChromeModel:
 
     def observe(self, source: str, lines: Iterable[str]) -> None:
         """Count one page of `source`; each distinct line once."""
-        keys = {k for k in map(line_key, lines) if k}
+        self.count_page(source, line_keys(lines))
+
+    def count_page(self, source: str, keys: Iterable[str]) -> None:
+        """Count one page of `source` by its distinct line keys (`line_keys`)."""
         self.pages[source] = self.pages.get(source, 0) + 1
         counts = self.lines.setdefault(source, {})
-        for k in sorted(keys):
+        for k in keys:
             if k not in counts:
                 self.sources_per_line[k] = self.sources_per_line.get(k, 0) + 1
             counts[k] = counts.get(k, 0) + 1
@@ -84,30 +92,3 @@ class ChromeModel:
         if prose or len(_WORD.findall(line)) > self.max_short_words:
             return False
         return self.sources_per_line.get(k, 0) >= self.min_sources
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": FORMAT_VERSION,
-            "params": {
-                "min_pages": self.min_pages,
-                "min_share": self.min_share,
-                "prose_min_pages": self.prose_min_pages,
-                "min_sources": self.min_sources,
-                "max_short_words": self.max_short_words,
-                "max_lines_per_source": self.max_lines_per_source,
-            },
-            "pages": dict(self.pages),
-            "lines": {s: dict(c) for s, c in self.lines.items()},
-            "sources_per_line": dict(self.sources_per_line),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChromeModel:
-        if data.get("version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported chrome model version {data.get('version')!r}")
-        return cls(
-            **data.get("params", {}),
-            pages={s: int(n) for s, n in data.get("pages", {}).items()},
-            lines={s: {k: int(n) for k, n in c.items()} for s, c in data.get("lines", {}).items()},
-            sources_per_line={k: int(n) for k, n in data.get("sources_per_line", {}).items()},
-        )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from canonry.workers import clean_rules as rules
+from canonry.workers.clean import rules
 
 
 class Label(Enum):

@@ -21,9 +21,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from canonry.workers.fingerprint import decode_hashvalues, encode_hashvalues
-from canonry.workers.lsh import DEFAULT_LSH, IndexEntry, LSHConfig, band_keys
-from canonry.workers.redis_keys import RedisKeys
+from canonry.workers.adapters.redis.keys import RedisKeys
+from canonry.workers.dedup.fingerprint import decode_hashvalues, encode_hashvalues
+from canonry.workers.dedup.lsh import DEFAULT_LSH, IndexEntry, LSHConfig, band_keys
 
 # Entries of the candidate ids in `ids` that are not in `skip`, flattened as
 # id, hv, size, text_hash, seen_at, ... (ids whose entry hash is missing are left out).

@@ -32,8 +32,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from canonry.workers.queue import Delivery
-from canonry.workers.redis_keys import GROUP, RedisKeys
+from canonry.workers.adapters.memory.queue import Delivery
+from canonry.workers.adapters.redis.keys import GROUP, RedisKeys
 
 _ENQUEUE_CHUNK = 1000  # XADDs per pipeline round trip
 _PROMOTE_BATCH = 100  # due retries moved per script run (bounds the time Redis is blocked)
