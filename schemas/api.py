@@ -111,6 +111,15 @@ class IngestBatchReceipt(BaseModel):
     receipts: list[IngestReceipt]
 
 
+class IngestError(BaseModel):
+    """Why an ingest failed (or why its last attempt did, while it is retried)."""
+
+    code: str = Field(description="machine-readable: empty_after_cleaning, attempts_exhausted, "
+                                  "pipeline_error, worker_crashed, canonical_not_committed, "
+                                  "store_error, index_error")
+    message: str
+
+
 class IngestStatus(BaseModel):
     ingest_id: str
     status: IngestState
@@ -120,7 +129,7 @@ class IngestStatus(BaseModel):
     document_id: str | None = None
     match: MatchKind | None = None
     similarity: float | None = None
-    error: str | None = None
+    error: IngestError | None = None
 
 
 class ProvenanceOut(BaseModel):

@@ -3,11 +3,11 @@
 - `ingests`: every accepted article with its raw payload (kept for re-cleaning and audit) and
   its processing state. The id is derived from (url, content), which makes re-posting idempotent
   without a read-before-write race.
-- `documents`: one row per story, the canonical text. `change_seq` is the id of its latest
-  event, the cursor of the change feed.
+- `documents`: one row per story, the canonical text. `change_seq` orders the change feed:
+  each decision transaction gives the documents it changes the next numbers after the highest
+  committed one (decision transactions are serialised, so numbers commit in order).
 - `provenance`: every copy of a story (one row per ingest).
 - `signatures`: the MinHash of each canonical text; the LSH index is derived from these.
-- `events`: the outbox / change log (created, upgraded, copy_added).
 - `chrome_sources`, `chrome_lines`, `chrome_line_sources`: the learned boilerplate model —
   pages seen per source, pages per (source, line), sources per line.
 """
@@ -56,9 +56,9 @@ ingests = Table(
     Column("match", String(8)),
     Column("similarity", Float),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("error_code", String(40)),  # machine-readable reason beside `error` (0002)
 )
 Index("ix_ingests_status", ingests.c.status)
-Index("ix_ingests_url", ingests.c.url)
 
 documents = Table(
     "documents",
@@ -93,6 +93,8 @@ provenance = Table(
     Column("similarity", Float),
 )
 Index("ix_provenance_document", provenance.c.document_id, provenance.c.id)
+# Every article asks whether its URL is known: a flat cost per article, however large the archive.
+Index("ix_provenance_url", provenance.c.url, provenance.c.id)
 
 signatures = Table(
     "signatures",
@@ -105,17 +107,6 @@ signatures = Table(
     Column("seen_at", Float, nullable=False),
 )
 Index("ix_signatures_seen_at", signatures.c.seen_at)
-
-events = Table(
-    "events",
-    metadata,
-    Column("seq", _SeqId, primary_key=True, autoincrement=True),
-    Column("document_id", String(40), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("ingest_id", String(40)),
-    Column("at", DateTime(timezone=True), nullable=False),
-)
 
 chrome_sources = Table(
     "chrome_sources",

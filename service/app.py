@@ -38,7 +38,7 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
         app[keys.STORE] = backends.store
         app[keys.QUEUE] = backends.queue
         app[keys.INDEX] = backends.index
-        app[keys.READS] = Reads(backends.store.engine)
+        app[keys.READS] = Reads(backends.database)
         yield
 
 

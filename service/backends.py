@@ -7,15 +7,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canonry.service.config import Settings
 from canonry.service.migrations import check_schema, upgrade
-from canonry.workers.adapters.memory.index import DedupIndex, MemoryIndex
-from canonry.workers.adapters.memory.queue import InProcessQueue, WorkQueue
+from canonry.workers.adapters.memory.index import MemoryIndex
+from canonry.workers.adapters.memory.queue import InProcessQueue
 from canonry.workers.adapters.redis.index import RedisIndex
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.adapters.redis.queue import RedisStreamQueue
-from canonry.workers.adapters.sql.store import Store
+from canonry.workers.adapters.sql.store import SqlStore
+from canonry.workers.ports import DedupIndex, Store, WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class Backends:
     store: Store
     queue: WorkQueue
     index: DedupIndex
+    database: AsyncEngine  # the read side (service/reads.py) queries it directly
     redis: Redis | None = None
     keys: RedisKeys | None = None
 
@@ -46,7 +49,7 @@ async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
         await upgrade(settings.database_url)
     else:
         await check_schema(settings.database_url)
-    store = Store.connect(settings.database_url)
+    store = SqlStore.connect(settings.database_url)
     try:
         if settings.redis_url:
             client = redis_client(settings)
@@ -58,13 +61,14 @@ async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
                 max_deliveries=settings.max_attempts * 2,
             )
             try:
-                yield Backends(store, queue, RedisIndex(client, keys), client, keys)
+                yield Backends(store, queue, RedisIndex(client, keys), store.engine, client,
+                               keys)
             finally:
                 await client.aclose()
         else:
             queue = InProcessQueue()
             try:
-                yield Backends(store, queue, MemoryIndex())
+                yield Backends(store, queue, MemoryIndex(), store.engine)
             finally:
                 await queue.close()
     finally:

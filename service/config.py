@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from canonry.workers.pool import default_processes
+
 
 @dataclass(frozen=True, slots=True)
 class Setting:
@@ -23,6 +25,10 @@ class Setting:
 
 def _optional(value: str) -> str | None:
     return value or None
+
+
+def _optional_int(value: str) -> int | None:
+    return int(value) if value else None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -46,7 +52,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CANONRY_MAX_BATCH", "max_batch", 1000,
             "Most articles accepted in one POST /ingest", int),
     Setting("CANONRY_WORKER_CONCURRENCY", "worker_concurrency", 2,
-            "Articles one worker process handles at once", int),
+            "Batches one worker process has in flight at once (one is analysed while another "
+            "commits)", int),
+    Setting("CANONRY_WORKER_BATCH", "worker_batch", 100,
+            "Messages a worker takes per receive and decides and commits together", int),
+    Setting("CANONRY_CPU_WORKERS", "cpu_workers", None,
+            "Processes that run the cleaning and fingerprinting (default: the machine's cores; "
+            "0: a thread of the worker process)", _optional_int),
     Setting("CANONRY_MAX_ATTEMPTS", "max_attempts", 5,
             "Tries per article before it is dead-lettered as failed", int),
     Setting("CANONRY_RETRY_BACKOFF", "retry_backoff", 0.5,
@@ -75,6 +87,8 @@ class Settings:
     max_body_bytes: int
     max_batch: int
     worker_concurrency: int
+    worker_batch: int
+    cpu_workers: int | None
     max_attempts: int
     retry_backoff: float
     dedup_window_days: float
@@ -94,6 +108,10 @@ class Settings:
                     raise SystemExit(f"{setting.env}: {exc}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def cpu_processes(self) -> int:
+        return default_processes() if self.cpu_workers is None else self.cpu_workers
 
     @property
     def dedup_window_seconds(self) -> float:

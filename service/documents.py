@@ -91,7 +91,7 @@ async def post_similar(request: web.Request) -> web.Response:
                            errors=field_errors("", exc)) from None
     raw = RawArticle(url="http://query.invalid/", text=query.text, html=query.html)
     fp = await asyncio.to_thread(lambda: fingerprint(extract(raw).text))
-    candidates = await request.app[INDEX].candidates(fp.hashvalues)
+    [candidates] = await request.app[INDEX].candidates([fp.hashvalues])
     scored = sorted(
         ((similarity(fp, c), c.document_id) for c in candidates),
         key=lambda pair: (-pair[0][0], pair[1]),

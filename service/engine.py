@@ -13,6 +13,7 @@ import structlog
 from canonry.service.backends import Backends
 from canonry.service.config import Settings
 from canonry.workers.adapters.redis.reconciler import Reconciler
+from canonry.workers.pool import make_analyser
 from canonry.workers.worker import Worker, WorkerOptions
 
 log = structlog.get_logger("canonry.engine")
@@ -24,6 +25,7 @@ SHUTDOWN_GRACE = 20.0
 def worker_options(settings: Settings) -> WorkerOptions:
     return WorkerOptions(
         concurrency=settings.worker_concurrency,
+        batch_size=settings.worker_batch,
         max_attempts=settings.max_attempts,
         retry_backoff=settings.retry_backoff,
         window_seconds=settings.dedup_window_seconds,
@@ -40,7 +42,11 @@ def reconciler(settings: Settings, backends: Backends) -> Reconciler:
 async def running_engine(
     settings: Settings, backends: Backends, *, run_workers: bool
 ) -> AsyncIterator[Worker]:
-    worker = Worker(backends.store, backends.queue, backends.index, worker_options(settings))
+    # Only a node that runs workers cleans articles: an API-only node starts no processes.
+    analyser = make_analyser(settings.cpu_processes if run_workers else 0)
+    await analyser.start()
+    worker = Worker(backends.store, backends.queue, backends.index, worker_options(settings),
+                    analyser)
     tasks: list[asyncio.Task[None]] = []
     stop_chores = asyncio.Event()
     if backends.embedded:
@@ -73,6 +79,7 @@ async def running_engine(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await analyser.close()
 
 
 async def every(

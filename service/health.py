@@ -22,13 +22,11 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {exc}"
-    ping = getattr(request.app[QUEUE], "ping", None)
-    if ping is not None:
-        try:
-            await ping()
-            checks["queue"] = "ok"
-        except Exception as exc:
-            checks["queue"] = f"error: {exc}"
+    try:
+        await request.app[QUEUE].ping()
+        checks["queue"] = "ok"
+    except Exception as exc:
+        checks["queue"] = f"error: {exc}"
     if any(value != "ok" for value in checks.values()):
         raise ProblemError(503, "not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items()),
                            slug="not-ready", headers={"Retry-After": "5"})

@@ -1,13 +1,14 @@
 """POST /ingest: parse and validate the body, commit the articles, dispatch them, answer 202.
 
-The order matters for "nothing lost, nothing let in": every article is validated (and checked
-to leave some text after cleaning) before anything is written; the batch is committed to the
-database before the queue sees it; the 202 is sent only after both.
+The order matters for "nothing lost, nothing let in": every article is validated before
+anything is written; the batch is committed to the database before the queue sees it; the 202
+is sent only after both. Acceptance is cheap — no cleaning here: an article that turns out to
+have no text once its boilerplate is removed ends `failed` with `error.code =
+"empty_after_cleaning"` on `GET /ingest/{id}`, found by the worker that cleans it anyway.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -20,11 +21,9 @@ from canonry.schemas.api import ArticleIn, FieldError, IngestReceipt
 from canonry.service.keys import QUEUE, SETTINGS, STORE
 from canonry.service.problems import ProblemError
 from canonry.workers import metrics
-from canonry.workers.adapters.memory.queue import WorkQueue
-from canonry.workers.adapters.sql.store import NewIngest, Store, utcnow
-from canonry.workers.article import RawArticle
-from canonry.workers.clean.extract import extract
+from canonry.workers.adapters.sql.store import utcnow
 from canonry.workers.identity import content_hash, ingest_id_for
+from canonry.workers.ports import NewIngest, Store, WorkQueue
 
 JSON_TYPES = {"application/json"}
 UNAVAILABLE = (OSError, DBAPIError, RedisError)
@@ -94,17 +93,6 @@ def validate_articles(items: list[Any], batch: bool) -> list[ArticleIn]:
     return articles
 
 
-def _empty_after_cleaning(articles: list[ArticleIn]) -> list[int]:
-    empty = []
-    for position, article in enumerate(articles):
-        raw = RawArticle(url=article.url, text=article.text, html=article.html,
-                         title=article.title, source=article.effective_source,
-                         language=article.language)
-        if not extract(raw).text.strip():
-            empty.append(position)
-    return empty
-
-
 def new_ingest(article: ArticleIn, received_at: Any) -> NewIngest:
     digest = content_hash(article.text, article.html)
     return NewIngest(
@@ -147,14 +135,6 @@ async def post_ingest(request: web.Request) -> web.Response:
         raise ProblemError(413, f"{len(items)} articles in one request; the limit is "
                                 f"{settings.max_batch}", slug="batch-too-large")
     articles = validate_articles(items, batch)
-    empty = await asyncio.to_thread(_empty_after_cleaning, articles)
-    if empty:
-        fields = [f"articles[{i}]" if batch else ("text" if articles[i].text else "html")
-                  for i in empty]
-        raise ProblemError(422, "no article text is left after removing boilerplate",
-                           slug="empty-after-cleaning",
-                           errors=[FieldError(field=f, message="empty after cleaning")
-                                   for f in fields])
 
     try:
         new, statuses, created = await accept_and_dispatch(

@@ -7,9 +7,7 @@ from aiohttp import web
 from canonry.service.backends import Backends
 from canonry.service.config import Settings
 from canonry.service.reads import Reads
-from canonry.workers.adapters.memory.index import DedupIndex
-from canonry.workers.adapters.memory.queue import WorkQueue
-from canonry.workers.adapters.sql.store import Store
+from canonry.workers.ports import DedupIndex, Store, WorkQueue
 
 SETTINGS = web.AppKey("settings", Settings)
 BACKENDS = web.AppKey("backends", Backends)

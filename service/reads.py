@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from canonry.schemas.api import (
     DocumentOut,
     DocumentPage,
+    IngestError,
     IngestStatus,
     LookupOut,
     ProvenanceOut,
@@ -45,11 +46,18 @@ class Reads:
         query = select(
             ingests.c.id.label("ingest_id"), ingests.c.status, ingests.c.url,
             ingests.c.received_at, ingests.c.attempts, ingests.c.document_id, ingests.c.match,
-            ingests.c.similarity, ingests.c.error,
+            ingests.c.similarity, ingests.c.error, ingests.c.error_code,
         ).where(ingests.c.id == ingest_id)
         async with self.engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
-        return IngestStatus(**_utc(row, "received_at")) if row else None
+        if row is None:
+            return None
+        data = _utc(row, "received_at")
+        message, code = data.pop("error"), data.pop("error_code")
+        if message is not None:
+            # Rows from before error codes existed carry only a message.
+            data["error"] = IngestError(code=code or "pipeline_error", message=message)
+        return IngestStatus(**data)
 
     async def document(self, document_id: str, provenance_limit: int) -> DocumentOut | None:
         async with self.engine.connect() as conn:

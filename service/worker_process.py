@@ -16,7 +16,7 @@ import structlog
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import running_engine
-from canonry.workers.adapters.memory.queue import InProcessQueue, WorkQueue
+from canonry.workers.ports import WorkQueue
 
 log = structlog.get_logger("canonry.worker")
 
@@ -44,9 +44,4 @@ async def run_worker(settings: Settings, *, burst: bool) -> int:
 
 async def drained(queue: WorkQueue) -> None:
     """Return once no work is left: queued, in flight, or waiting for a retry."""
-    if isinstance(queue, InProcessQueue):
-        await queue.join()
-        return
-    # A remote queue offers no event to await: poll its emptiness.
-    while not await queue.drained():  # type: ignore[attr-defined]  # noqa: ASYNC110
-        await asyncio.sleep(0.2)
+    await queue.wait_drained()

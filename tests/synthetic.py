@@ -7,6 +7,7 @@ copy (chrome added, ~2 % of words changed, last paragraph dropped) stays a near-
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 SUBJECTS = ["The minister", "A spokesperson for the agency", "The regional governor",
@@ -62,7 +63,9 @@ def story(number: int, paragraphs: int = 6) -> str:
 
 def syndicated_copy(text: str, copy: int) -> str:
     """Another site's copy: its chrome, ~2 % of words changed, the last paragraph dropped."""
-    rng = random.Random(hash((text[:40], copy)) & 0xFFFF_FFFF)
+    # A seed from the text itself, the same in every process (`hash()` of a str is not).
+    digest = hashlib.blake2b(f"{text[:40]}\x00{copy}".encode(), digest_size=8).digest()
+    rng = random.Random(int.from_bytes(digest))
     paragraphs = text.split("\n\n")[:-1]
     edited = []
     for paragraph in paragraphs:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from canonry.schemas.tables import documents, ingests
 from canonry.service.backfill import backfill
 from canonry.service.config import Settings
-from canonry.workers.adapters.sql.store import Store
+from canonry.workers.adapters.sql.store import SqlStore as Store
 from tests.shared_data import seeds
 
 

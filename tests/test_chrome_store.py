@@ -9,7 +9,8 @@ from sqlalchemy import select
 from canonry.schemas.tables import chrome_line_sources
 from canonry.service.config import Settings
 from canonry.workers.adapters.sql import chrome_store
-from canonry.workers.adapters.sql.store import Store
+from canonry.workers.adapters.sql.store import SqlStore
+from canonry.workers.ports import SourceChrome
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -18,20 +19,24 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 async def test_counts_slices_and_prunes(settings: Settings) -> None:
-    store = Store.connect(settings.database_url)
+    store = SqlStore.connect(settings.database_url)
     try:
         async with store.engine.begin() as conn:
-            for page in range(3):  # "menu" on every page; one article line per page
-                await chrome_store.observe_page(conn, "site", ["menu", f"article-{page}"], 100.0)
-            await chrome_store.observe_page(conn, "other", ["menu"], 100.0)
+            # Two pages in one batch, one in the next: counted the same as one at a time.
+            await chrome_store.count_pages(
+                conn, [("site", ["article-0", "menu"]), ("site", ["article-1", "menu"])], 100.0)
+            await chrome_store.count_pages(
+                conn, [("site", ["article-2", "menu"]), ("other", ["menu"])], 100.0)
         async with store.engine.connect() as conn:
-            pages, lines = await chrome_store.load_source(conn, "site")
-        assert pages == 3 and lines == {"menu": 3}  # only lines that could be chrome
+            known = await chrome_store.load_sources(conn, ["site", "never-seen"])
+        # only lines that could be chrome; a source never seen is left out
+        assert known == {"site": SourceChrome(3, {"menu": 3})}
 
         assert await store.prune_chrome(seen_before=50.0) == 0  # nothing that old
         assert await store.prune_chrome(seen_before=200.0) == 4  # 3 article lines + other/menu
         async with store.engine.connect() as conn:
-            assert await chrome_store.load_source(conn, "site") == (3, {"menu": 3})
+            assert await chrome_store.load_sources(conn, ["site"]) == {
+                "site": SourceChrome(3, {"menu": 3})}
             rows = await conn.execute(select(chrome_line_sources))
             assert {r.line_hash: r.sources for r in rows} == {"menu": 1}
     finally:

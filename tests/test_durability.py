@@ -24,10 +24,12 @@ from canonry.service.migrations import upgrade
 from canonry.service.worker_process import drained
 from canonry.workers.adapters.memory.index import MemoryIndex
 from canonry.workers.adapters.memory.queue import InProcessQueue
-from canonry.workers.adapters.sql.store import Store
+from canonry.workers.adapters.sql.store import SqlStore as Store
 from canonry.workers.article import Extracted, RawArticle
 from canonry.workers.clean.chrome import ChromeModel
 from canonry.workers.clean.extract import extract_page
+from canonry.workers.pool import InlineAnalyser
+from canonry.workers.ports import Claim
 from canonry.workers.worker import Worker, WorkerOptions
 from tests.shared_data import seeds
 
@@ -118,7 +120,8 @@ async def test_sigkill_loses_nothing(serve_env: dict[str, str]) -> None:
 
 
 async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
-    def explode_on_poison(article: RawArticle, chrome: ChromeModel) -> Extracted:
+    def explode_on_poison(article: RawArticle,
+                          chrome: ChromeModel | None) -> tuple[Extracted, list[str]]:
         if "poison" in article.url:
             raise RuntimeError("pipeline bug triggered by this article")
         return extract_page(article, chrome)
@@ -128,7 +131,7 @@ async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
     queue = InProcessQueue()
     worker = Worker(store, queue, MemoryIndex(),
                     WorkerOptions(concurrency=2, max_attempts=3, retry_backoff=0.001),
-                    extract_fn=explode_on_poison)
+                    InlineAnalyser(explode_on_poison))
     try:
         async with TestClient(TestServer(create_app(settings, run_workers=False))) as client:
             articles = [*seed_articles()[:2],
@@ -137,7 +140,7 @@ async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
             receipts = (await response.json())["receipts"]
         await worker.redispatch_open()
         runner = asyncio.create_task(worker.run())
-        await queue.join()
+        await queue.wait_drained()
         worker.stop()
         await runner
         async with store.engine.connect() as conn:
@@ -147,6 +150,7 @@ async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
         assert poison["status"] == "failed"
         assert poison["attempts"] == 3
         assert "pipeline bug" in poison["error"]
+        assert poison["error_code"] == "pipeline_error"
         assert await statuses(store) == {"done": 2, "failed": 1}
         # Replaying it (after the bug is fixed) processes it.
         assert await store.requeue(receipts[2]["ingest_id"])
@@ -154,7 +158,7 @@ async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
         await fixed.rebuild_index()
         await fixed.redispatch_open()
         runner = asyncio.create_task(fixed.run())
-        await queue.join()
+        await queue.wait_drained()
         fixed.stop()
         await runner
         assert await statuses(store) == {"done": 3}
@@ -173,16 +177,16 @@ async def test_a_dead_lettered_ingest_withdraws_its_index_claim(settings: Settin
         receipt = await (await client.post("/ingest", json=seed_articles()[0])).json()
         store, index, queue = client.app[STORE], client.app[INDEX], client.app[QUEUE]
         worker = Worker(store, queue, index, WorkerOptions(max_attempts=1))
-        delivery = await queue.receive(5.0)
-        assert delivery is not None and delivery.ingest_id == receipt["ingest_id"]
-        ingest = await store.start_attempt(delivery.ingest_id)
-        assert ingest is not None
+        [delivery] = await queue.receive(10, 5.0)
+        assert delivery.ingest_id == receipt["ingest_id"]
+        ingest = (await store.start_attempts([delivery.ingest_id]))[delivery.ingest_id]
         fp = fingerprint(extract_page(ingest.raw, ChromeModel())[0].text)
         entry = IndexEntry(ingest.own_document_id, fp.text_hash, fp.hashvalues, fp.size, 0.0)
-        assert await index.claim(entry, set()) == []
-        assert [e.document_id for e in await index.candidates(fp.hashvalues)] == [entry.document_id]
+        assert await index.claim([Claim(entry, set())]) == [[]]
+        [found] = await index.candidates([fp.hashvalues])
+        assert [e.document_id for e in found] == [entry.document_id]
 
-        await worker._give_up(delivery, ingest, "failed for good")
+        await worker._give_up([(delivery, ingest, "pipeline_error", "failed for good")])
 
-        assert await index.candidates(fp.hashvalues) == []
+        assert await index.candidates([fp.hashvalues]) == [[]]
         assert (await (await client.get(receipt["status_url"])).json())["status"] == "failed"

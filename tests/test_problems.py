@@ -7,7 +7,8 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient
 
-from canonry.service.keys import SETTINGS
+from canonry.service.keys import QUEUE, SETTINGS
+from canonry.service.worker_process import drained
 from canonry.workers.identity import content_hash, ingest_id_for
 
 
@@ -100,9 +101,19 @@ async def test_lone_surrogate_escape_is_422(client: TestClient) -> None:
     await check_problem(response, 422, "text")
 
 
-async def test_empty_after_cleaning_is_422(client: TestClient) -> None:
+async def test_empty_after_cleaning_is_accepted_then_failed_with_its_reason(
+    client: TestClient
+) -> None:
+    """Acceptance is cheap (no cleaning in the API): the worker finds the page is all chrome."""
     article = with_(text="Connect with us\n\nRead Comments\n\nNo Comments")
-    await check_problem(await client.post("/ingest", json=article), 422, "text")
+    response = await client.post("/ingest", json=article)
+    assert response.status == 202
+    receipt = await response.json()
+    await drained(client.app[QUEUE])
+    status = await (await client.get(receipt["status_url"])).json()
+    assert status["status"] == "failed" and status["attempts"] == 1
+    assert status["error"]["code"] == "empty_after_cleaning"
+    assert "boilerplate" in status["error"]["message"]
 
 
 async def test_batch_with_one_bad_article_is_rejected_whole(client: TestClient) -> None:

@@ -23,12 +23,13 @@ from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.keys import QUEUE
 from canonry.service.worker_process import drained
-from canonry.workers.adapters.memory.queue import WorkQueue
 from canonry.workers.adapters.redis.queue import RedisStreamQueue
-from canonry.workers.adapters.sql.store import Store
+from canonry.workers.adapters.sql.store import SqlStore as Store
 from canonry.workers.article import Extracted, RawArticle
 from canonry.workers.clean.chrome import ChromeModel
 from canonry.workers.clean.extract import extract_page
+from canonry.workers.pool import InlineAnalyser
+from canonry.workers.ports import WorkQueue
 from canonry.workers.worker import Worker, WorkerOptions
 from tests import synthetic
 
@@ -187,7 +188,8 @@ async def test_poison_ends_in_dead_letter_stream_and_replays(
     poison = {"url": "https://poison.example/1", "text": synthetic.story(99), "cluster": 99}
     await post_all(api, [*good, poison])
 
-    def explode_on_poison(article: RawArticle, chrome: ChromeModel) -> Extracted:
+    def explode_on_poison(article: RawArticle,
+                          chrome: ChromeModel | None) -> tuple[Extracted, list[str]]:
         if article.url == poison["url"]:
             raise RuntimeError("pipeline bug triggered by this article")
         return extract_page(article, chrome)
@@ -195,7 +197,7 @@ async def test_poison_ends_in_dead_letter_stream_and_replays(
     async with open_backends(settings) as backends:
         worker = Worker(backends.store, backends.queue, backends.index,
                         WorkerOptions(max_attempts=3, retry_backoff=0.01),
-                        extract_fn=explode_on_poison)
+                        InlineAnalyser(explode_on_poison))
         await run_worker_until_drained(worker, backends.queue)
     assert await status_counts(store) == {"done": 3, "failed": 1}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Collection, Sequence
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -16,6 +17,7 @@ from canonry.workers.adapters.memory.index import MemoryIndex
 from canonry.workers.adapters.redis.index import RedisIndex
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, band_keys
+from canonry.workers.ports import Claim, DedupIndex
 
 
 @pytest.fixture
@@ -39,36 +41,46 @@ def entry(doc: str, hashvalues: tuple[int, ...], seen_at: float = 0.0) -> IndexE
     return IndexEntry(doc, f"hash-{doc}", hashvalues, len(doc) + 100, seen_at)
 
 
+async def claim_one(index: DedupIndex, e: IndexEntry, seen: Collection[str]) -> list[IndexEntry]:
+    [answer] = await index.claim([Claim(e, seen)])
+    return answer
+
+
+async def candidates_of(index: DedupIndex, hashvalues: Sequence[int]) -> list[IndexEntry]:
+    [answer] = await index.candidates([hashvalues])
+    return answer
+
+
 async def index_keys(redis: Redis, keys: RedisKeys) -> list[bytes]:
     return [k async for k in redis.scan_iter(match=keys.index_pattern)]
 
 
 async def test_claim_inserts_when_alone(index: RedisIndex) -> None:
     a = entry("a", signature(random.Random(1)), seen_at=1700000000.25)
-    assert await index.claim(a, set()) == []
+    assert await claim_one(index, a, set()) == []
     assert await index.size() == 1
-    assert await index.candidates(a.hashvalues) == [a]  # every field survives the round trip
+    assert await candidates_of(index, a.hashvalues) == [a]  # every field survives the round trip
 
 
 async def test_second_claim_gets_the_first_back(index: RedisIndex) -> None:
     rng = random.Random(2)
     a = entry("a", signature(rng))
     b = entry("b", near(a.hashvalues, rng, 5))
-    assert await index.claim(a, set()) == []
-    assert await index.claim(b, set()) == [a]  # a rival: b is not inserted
+    assert await claim_one(index, a, set()) == []
+    assert await claim_one(index, b, set()) == [a]  # a rival: b is not inserted
     assert await index.size() == 1
-    assert await index.claim(b, {"a"}) == []  # a judged (not a match): b is a new story
+    assert await claim_one(index, b, {"a"}) == []  # a judged (not a match): b is a new story
     assert await index.size() == 2
-    assert await index.candidates(b.hashvalues) == [a, b]
+    assert await candidates_of(index, b.hashvalues) == [a, b]
 
 
 async def test_claim_ignores_the_entrys_own_document(index: RedisIndex) -> None:
     rng = random.Random(3)
     a = entry("a", signature(rng))
-    assert await index.claim(a, set()) == []
+    assert await claim_one(index, a, set()) == []
     again = entry("a", near(a.hashvalues, rng, 5), seen_at=5.0)  # a retried attempt
-    assert await index.claim(again, set()) == []
-    assert await index.candidates(again.hashvalues) == [again]
+    assert await claim_one(index, again, set()) == []
+    assert await candidates_of(index, again.hashvalues) == [again]
     assert await index.size() == 1
 
 
@@ -77,10 +89,10 @@ async def test_reclaim_under_a_new_signature_drops_the_old_bands(
     rng = random.Random(4)
     old = entry("a", signature(rng))
     new = entry("a", signature(rng))  # unrelated: no band in common
-    assert await index.claim(old, set()) == []
-    assert await index.claim(new, set()) == []
-    assert await index.candidates(old.hashvalues) == []
-    assert await index.candidates(new.hashvalues) == [new]
+    assert await claim_one(index, old, set()) == []
+    assert await claim_one(index, new, set()) == []
+    assert await candidates_of(index, old.hashvalues) == []
+    assert await candidates_of(index, new.hashvalues) == [new]
     # Its band sets, one entry hash, the clock: nothing left over from the old signature.
     assert len(await index_keys(redis, keys)) == DEFAULT_LSH.bands + 2
 
@@ -99,7 +111,7 @@ async def test_concurrent_claims_make_one_canonical_per_story(
     indexes = [RedisIndex(client, keys) for client in clients]
 
     async def worker_claim(index: RedisIndex, e: IndexEntry) -> tuple[str, list[str]]:
-        rivals = await index.claim(e, set())  # the worker would now verify and match
+        rivals = await claim_one(index, e, set())  # the worker would now verify and match
         return e.document_id, [r.document_id for r in rivals]
 
     order = list(range(len(copies)))
@@ -125,9 +137,9 @@ async def test_replace_moves_band_memberships(
     rng = random.Random(6)
     old = entry("a", signature(rng), seen_at=1.0)
     new = entry("a", near(old.hashvalues, rng, 60), seen_at=2.0)  # some bands shared
-    await index.replace(old)
-    await index.replace(new)
-    assert await index.candidates(new.hashvalues) == [new]
+    await index.replace([old])
+    await index.replace([new])
+    assert await candidates_of(index, new.hashvalues) == [new]
     gone = set(band_keys(old.hashvalues)) - set(band_keys(new.hashvalues))
     assert gone, "the test needs bands that changed"
     assert not await redis.exists(*(keys.band(k) for k in gone))
@@ -139,11 +151,11 @@ async def test_remove_leaves_no_key_behind(
     rng = random.Random(7)
     a, b = entry("a", signature(rng)), entry("b", signature(rng))
     await index.load([a, b])
-    await index.remove("a")
-    await index.remove("missing")
+    await index.remove(["a"])
+    await index.remove(["missing"])
     assert await index.size() == 1
-    assert await index.candidates(a.hashvalues) == []
-    await index.remove("b")
+    assert await candidates_of(index, a.hashvalues) == []
+    await index.remove(["b"])
     assert await index_keys(redis, keys) == []
 
 
@@ -154,7 +166,7 @@ async def test_evict_by_seen_at_in_chunks(redis: Redis, keys: RedisKeys) -> None
     await index.load(entries)
     assert await index.evict_older_than(6.0) == 6  # seen_at 0..5; 6 itself stays
     assert await index.size() == 4
-    assert [e.document_id for e in entries if await index.candidates(e.hashvalues)] == [
+    assert [e.document_id for e in entries if await candidates_of(index, e.hashvalues)] == [
         "d6", "d7", "d8", "d9"]
     assert await index.evict_older_than(6.0) == 0
     assert await index.evict_older_than(100.0) == 4
@@ -179,20 +191,20 @@ async def test_agrees_with_the_pure_band_index(redis: Redis, keys: RedisKeys) ->
     async def agree() -> None:
         assert await index.size() == len(pure)
         for probe in probes:
-            assert await index.candidates(probe) == pure.query(probe)
+            assert await candidates_of(index, probe) == pure.query(probe)
 
     await agree()
     for e in entries[:15]:
         changed = entry(e.document_id, near(e.hashvalues, rng, 100), seen_at=e.seen_at + 50)
         pure.replace(changed)
-        await index.replace(changed)
+        await index.replace([changed])
     await index.load(entries[15:25])  # a reload replaces what is there
     for e in entries[15:25]:
         pure.replace(e)
     await agree()
     for e in entries[30:40]:
         pure.remove(e.document_id)
-        await index.remove(e.document_id)
+        await index.remove([e.document_id])
     await agree()
     assert await index.evict_older_than(50.0) == pure.evict_older_than(50.0)
     await agree()
@@ -204,10 +216,10 @@ async def test_claims_agree_with_the_memory_index(redis: Redis, keys: RedisKeys)
     bases = [signature(rng) for _ in range(10)]
     for n in range(60):
         e = entry(f"d{n}", near(rng.choice(bases), rng, rng.choice((3, 60, 150))))
-        candidates = await memory.candidates(e.hashvalues)
-        assert await redis_index.candidates(e.hashvalues) == candidates
+        candidates = await candidates_of(memory, e.hashvalues)
+        assert await candidates_of(redis_index, e.hashvalues) == candidates
         seen = {c.document_id for c in candidates if rng.random() < 0.7}
-        assert await redis_index.claim(e, seen) == await memory.claim(e, seen)
+        assert await claim_one(redis_index, e, seen) == await claim_one(memory, e, seen)
     assert await redis_index.size() == await memory.size()
 
 
@@ -227,3 +239,18 @@ async def test_needs_a_binary_client(redis_server_url: str, keys: RedisKeys) -> 
             RedisIndex(client, keys)
     finally:
         await client.aclose()
+
+
+async def test_a_batch_of_claims_is_judged_in_order(redis: Redis, keys: RedisKeys) -> None:
+    """One round trip for a batch, each claim atomic and seeing the ones before it."""
+    rng = random.Random(11)
+    base = signature(rng)
+    batch = [
+        Claim(entry("a", near(base, rng, 3)), set()),
+        Claim(entry("b", near(base, rng, 3)), set()),  # a is there now: a rival, not inserted
+        Claim(entry("c", near(base, rng, 3)), {"a"}),  # a judged (not a match), b never was in
+        Claim(entry("d", signature(rng)), set()),  # another story
+    ]
+    answers = await RedisIndex(redis, keys).claim(batch)
+    assert [[e.document_id for e in found] for found in answers] == [[], ["a"], [], []]
+    assert answers == await MemoryIndex().claim(batch)

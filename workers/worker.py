@@ -1,35 +1,49 @@
-"""The worker loop: take an ingest id off the queue, run the pure pipeline, decide, record, ack.
+"""The worker: take a batch of ingest ids off the queue, analyse it on every core, decide,
+record, ack.
 
-One article's way through `Worker.handle`:
-1. `start_attempt` marks it processing and counts the attempt (a crash loop still ends);
-2. parse → normalise → clean → fingerprint, in a thread (pure CPU work, no I/O);
-3. exact match by clean-text hash in the database, else LSH candidates verified by `decide`;
-   a new story is *claimed* in the index, which hands back any rival that claimed first;
-4. document, provenance, signature, event and status commit in one transaction;
-5. ack — only after the commit. Errors are retried with backoff; after `max_attempts` the
-   message is dead-lettered and the ingest marked `failed` with its error.
+A batch's way through `Worker.handle_batch`:
+1. `start_attempts` marks the batch processing and counts an attempt each (one statement);
+2. the boilerplate learned for the batch's sources is loaded (one query) and the pure analysis
+   (extract → fingerprint) runs in the process pool;
+3. exact matches by text hash and known URLs (one query each), LSH candidates (one round trip);
+   then, in memory and in order, each article is judged against the index's candidates *and*
+   the new stories of the articles before it in the batch — copies of one story arriving
+   together resolve to one document exactly as they would one at a time. New stories are
+   claimed in the index (one round trip); an article whose claim meets a rival that another
+   worker claimed meanwhile is judged again with it, and so are the copies that followed it;
+4. all decisions commit in one transaction; then one ack for the batch.
+Each article fails alone: an error in its analysis, its claim or its commit retries it (with
+backoff, attempts counted in the database) or, after `max_attempts`, dead-letters it, while its
+neighbours go on. A commit that fails for the batch is retried one article at a time, so one
+poison row cannot hold back the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import structlog
 
 from canonry.workers import metrics
-from canonry.workers.adapters.memory.index import DedupIndex
-from canonry.workers.adapters.memory.queue import Delivery, WorkQueue
-from canonry.workers.adapters.sql.store import CanonicalNotCommitted, Ingest, Store
-from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.clean.chrome import ChromeModel
-from canonry.workers.clean.extract import extract_page
-from canonry.workers.dedup.fingerprint import Fingerprint, fingerprint
-from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.analysis import Analysis, AnalysisBatch, AnalysisError
+from canonry.workers.dedup.lsh import BandIndex, IndexEntry
 from canonry.workers.dedup.match import Verdict, decide
 from canonry.workers.dedup.updates import decide_update
+from canonry.workers.pool import Analyser, InlineAnalyser
+from canonry.workers.ports import (
+    Claim,
+    Decision,
+    DedupIndex,
+    Delivery,
+    Failure,
+    Ingest,
+    Store,
+    UrlDocument,
+    WorkQueue,
+)
 
 log = structlog.get_logger("canonry.worker")
 
@@ -38,19 +52,22 @@ MAX_BACKOFF = 30.0
 # worker dying under it: both get a larger budget than an error in the pipeline does.
 PATIENCE = 3
 CROSS_SOURCE_TTL = 60.0  # the cross-source chrome lines change slowly; share one read a minute
+# Claim rounds per batch before the articles still contested are retried later instead.
+MAX_CLAIM_ROUNDS = 4
 
-ExtractFn = Callable[[RawArticle, ChromeModel], tuple[Extracted, list[str]]]
-
-
-class PermanentError(Exception):
-    """The article itself is the problem: retrying cannot help."""
+ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+CANONICAL_NOT_COMMITTED = "canonical_not_committed"
+STORE_ERROR = "store_error"
+INDEX_ERROR = "index_error"
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
     """How a worker behaves.
 
-    concurrency:   messages handled at once by this process.
+    concurrency:   batches in flight at once in this process (one is analysed while another
+                   commits).
+    batch_size:    messages taken per receive.
     max_attempts:  tries before a message is dead-lettered (the count survives crashes: it lives
                    in the ingest row, so a message that kills its worker still ends, after
                    PATIENCE times as many; so does one waiting for a rival's commit).
@@ -60,10 +77,36 @@ class WorkerOptions:
     """
 
     concurrency: int = 2
+    batch_size: int = 100
     max_attempts: int = 5
     retry_backoff: float = 0.5
     window_seconds: float = 30 * 86400.0
     poll_seconds: float = 1.0
+
+
+@dataclass(slots=True)
+class _Item:
+    """One article of a batch on its way to a decision."""
+
+    delivery: Delivery
+    ingest: Ingest
+    analysis: Analysis
+    verdict: Verdict | None = None
+
+    @property
+    def own_id(self) -> str:
+        return self.ingest.own_document_id
+
+    def entry(self) -> IndexEntry:
+        fp = self.analysis.fingerprint
+        return IndexEntry(document_id=self.own_id, text_hash=fp.text_hash,
+                          hashvalues=fp.hashvalues, size=fp.size,
+                          seen_at=self.ingest.received_at.timestamp())
+
+    def decision(self) -> Decision:
+        assert self.verdict is not None
+        return Decision(self.ingest, self.verdict, self.analysis.extracted,
+                        self.analysis.fingerprint, self.analysis.line_keys)
 
 
 class Worker:
@@ -73,22 +116,22 @@ class Worker:
         queue: WorkQueue,
         index: DedupIndex,
         options: WorkerOptions | None = None,
-        extract_fn: ExtractFn = extract_page,
+        analyser: Analyser | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.index = index
         self.options = options or WorkerOptions()
-        self.extract_fn = extract_fn
+        self.analyser = analyser or InlineAnalyser()
         self._stopping = asyncio.Event()
-        self._receiving: set[asyncio.Task[Delivery | None]] = set()
+        self._receiving: set[asyncio.Task[list[Delivery]]] = set()
         self._cross_source: tuple[float, dict[str, int]] = (-CROSS_SOURCE_TTL, {})
 
     def stop(self) -> None:
-        """Stop taking work; messages in flight are finished (or handed back) first.
+        """Stop taking work; batches in flight are finished (or handed back) first.
 
-        Waiting receives are cancelled at once. A message a backend delivered in that instant
-        stays pending for this consumer and is reclaimed later (XAUTOCLAIM), never lost.
+        Waiting receives are cancelled at once. Messages a backend delivered in that instant
+        stay pending for this consumer and are reclaimed later (XAUTOCLAIM), never lost.
         """
         self._stopping.set()
         for task in self._receiving:
@@ -104,10 +147,11 @@ class Worker:
 
     async def _consume(self) -> None:
         while not self._stopping.is_set():
-            receiving = asyncio.create_task(self.queue.receive(self.options.poll_seconds))
+            receiving = asyncio.create_task(
+                self.queue.receive(self.options.batch_size, self.options.poll_seconds))
             self._receiving.add(receiving)
             try:
-                delivery = await receiving
+                deliveries = await receiving
             except asyncio.CancelledError:
                 if self._stopping.is_set() and receiving.cancelled():
                     return
@@ -118,66 +162,80 @@ class Worker:
                 continue
             finally:
                 self._receiving.discard(receiving)
-            if delivery is None:
+            if not deliveries:
                 continue
             try:
-                await self.handle(delivery)
+                await self.handle_batch(deliveries)
             except Exception as exc:
-                # An ack or release the backend refused. The message stays pending and is
-                # redelivered (reclaimed) later; its commit, if any, makes that a no-op.
-                log.warning("queue_operation_failed", ingest_id=delivery.ingest_id,
-                            error=str(exc))
+                # An ack or release the backend refused. The messages stay pending and are
+                # redelivered (reclaimed) later; what was committed makes that a no-op.
+                log.warning("queue_operation_failed", messages=len(deliveries), error=str(exc))
                 await asyncio.sleep(self.options.retry_backoff)
 
-    async def handle(self, delivery: Delivery) -> None:
-        bound = log.bind(ingest_id=delivery.ingest_id)
-        try:
-            ingest = await self.store.start_attempt(delivery.ingest_id)
-        except Exception as exc:  # database unreachable: hand back without counting a try
-            bound.warning("start_attempt_failed", error=str(exc))
-            await self.queue.release(delivery, self.options.retry_backoff)
-            return
-        if ingest is None:  # already done, failed, or unknown: a duplicate delivery
-            await self.queue.ack(delivery)
-            return
-        if ingest.attempts > self.options.max_attempts * PATIENCE:
-            await self._give_up(delivery, ingest, "gave up: attempts exhausted without finishing "
-                                "(the worker may have crashed on this article)")
-            return
+    async def handle_batch(self, deliveries: Sequence[Delivery]) -> None:
         started = time.perf_counter()
+        metrics.BATCH_SIZE.observe(len(deliveries))
         try:
-            verdict = await self.process(ingest)
-        except PermanentError as exc:
-            await self._give_up(delivery, ingest, str(exc))
-        except Exception as exc:
-            await self._retry_or_give_up(delivery, ingest, exc)
-        else:
-            await self.queue.ack(delivery)
-            metrics.PROCESSED.labels(match=verdict.kind).inc()
-            metrics.PROCESS_SECONDS.observe(time.perf_counter() - started)
-            bound.info("ingest_done", match=verdict.kind, document_id=verdict.document_id,
-                       similarity=verdict.similarity)
+            ingests = await self.store.start_attempts(
+                list(dict.fromkeys(d.ingest_id for d in deliveries)))
+        except Exception as exc:  # database unreachable: hand back without counting a try
+            log.warning("start_attempts_failed", messages=len(deliveries), error=str(exc))
+            await self.queue.release([(d, self.options.retry_backoff) for d in deliveries])
+            return
+        work: list[tuple[Delivery, Ingest]] = []
+        finished: list[Delivery] = []  # already done or failed, unknown, or twice in the batch
+        exhausted: list[tuple[Delivery, Ingest]] = []
+        for delivery in deliveries:
+            ingest = ingests.pop(delivery.ingest_id, None)
+            if ingest is None:
+                finished.append(delivery)
+            elif ingest.attempts > self.options.max_attempts * PATIENCE:
+                exhausted.append((delivery, ingest))
+            else:
+                work.append((delivery, ingest))
+        await self.queue.ack(finished)
+        await self._give_up([(d, i, ATTEMPTS_EXHAUSTED, "gave up: attempts exhausted without "
+                              "finishing (the worker may have crashed on this article)")
+                             for d, i in exhausted])
+        if work:
+            await self._process(work)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
-    async def process(self, ingest: Ingest) -> Verdict:
-        chrome = await self.store.chrome_model(ingest.source, await self._cross_source_chrome())
-        extracted, fp, lines = await asyncio.to_thread(self._analyse, ingest, chrome)
-        verdict = await self._decide(ingest, fp)
-        if verdict.kind == "new":
-            doc_id = await self.store.record_new(ingest, extracted, fp, lines)
-            return replace(verdict, document_id=doc_id)
-        if await self.store.record_copy(ingest, verdict, extracted, fp, lines):
-            assert verdict.document_id is not None
-            await self.index.replace(self._entry(verdict.document_id, ingest, fp))
-        return verdict
+    async def _process(self, work: list[tuple[Delivery, Ingest]]) -> None:
+        try:
+            batch = await self._analysis_batch([ingest for _, ingest in work])
+            results = await self.analyser.analyse(batch)
+        except Exception as exc:  # the store (chrome) or the pool itself failed
+            await self._retry([(d, i, STORE_ERROR, f"{type(exc).__name__}: {exc}")
+                               for d, i in work])
+            return
+        items: list[_Item] = []
+        failed: list[tuple[Delivery, Ingest, AnalysisError]] = []
+        for (delivery, ingest), result in zip(work, results, strict=True):
+            if isinstance(result, AnalysisError):
+                failed.append((delivery, ingest, result))
+            else:
+                items.append(_Item(delivery, ingest, result))
+        await self._give_up([(d, i, e.code, e.message) for d, i, e in failed if e.permanent])
+        await self._retry([(d, i, e.code, e.message) for d, i, e in failed if not e.permanent])
+        if not items:
+            return
+        try:
+            contested = await self._decide(items)
+        except Exception as exc:  # the index or the store is unreachable
+            await self._retry([(it.delivery, it.ingest, INDEX_ERROR,
+                                f"{type(exc).__name__}: {exc}") for it in items])
+            return
+        await self._retry([(it.delivery, it.ingest, CANONICAL_NOT_COMMITTED,
+                            "the story is being claimed by another worker") for it in contested])
+        waiting = {id(it) for it in contested}
+        decided = [it for it in items if id(it) not in waiting]
+        await self._record(decided)
 
-    def _analyse(
-        self, ingest: Ingest, chrome: ChromeModel
-    ) -> tuple[Extracted, Fingerprint, list[str]]:
-        """The pure part: extract with the chrome learned so far; the page's line keys."""
-        extracted, lines = self.extract_fn(ingest.raw, chrome)
-        if not extracted.text.strip():
-            raise PermanentError("no article text left after cleaning")
-        return extracted, fingerprint(extracted.text), lines
+    async def _analysis_batch(self, ingests: list[Ingest]) -> AnalysisBatch:
+        sources = await self.store.source_chrome({ingest.source for ingest in ingests})
+        return AnalysisBatch([ingest.raw for ingest in ingests], sources,
+                             await self._cross_source_chrome())
 
     async def _cross_source_chrome(self) -> dict[str, int]:
         fetched_at, lines = self._cross_source
@@ -186,74 +244,166 @@ class Worker:
             self._cross_source = (time.monotonic(), lines)
         return lines
 
-    async def _decide(self, ingest: Ingest, fp: Fingerprint) -> Verdict:
-        exact = await self.store.find_exact(fp.text_hash)
-        if exact is not None:
-            return Verdict(kind="exact", document_id=exact, similarity=1.0, upgrade=False)
-        own = ingest.own_document_id
+    # -- deciding ----------------------------------------------------------------------------
+
+    async def _decide(self, items: list[_Item]) -> list[_Item]:
+        """Give every item its verdict, in order; the items still contested after
+        MAX_CLAIM_ROUNDS are returned (to be retried later)."""
+        fps = [it.analysis.fingerprint for it in items]
+        exact = await self.store.exact_documents({fp.text_hash for fp in fps})
+        urls = await self.store.url_documents({it.ingest.url for it in items})
+        open_items = []
+        for it in items:
+            if (doc := exact.get(it.analysis.fingerprint.text_hash)) is not None:
+                it.verdict = Verdict(kind="exact", document_id=doc, similarity=1.0, upgrade=False)
+            else:
+                open_items.append(it)
+        found = await self.index.candidates([it.analysis.fingerprint.hashvalues
+                                             for it in open_items])
         # Our own entry is there when an earlier attempt claimed and then crashed before commit.
-        candidates = [c for c in await self.index.candidates(fp.hashvalues) if c.document_id != own]
-        verdict = decide(fp, candidates)
-        if prior := await self.store.url_document(ingest.url):
-            # A known URL with changed content: a new version of its document when the URL is
-            # the canonical one, or (below the copy bar) still the same story.
-            known, url_is_canonical = prior
-            if verdict.kind == "near" and verdict.document_id == known.document_id:
-                return replace(verdict, upgrade=verdict.upgrade or url_is_canonical)
-            update = decide_update(fp, known, url_is_canonical) if verdict.kind == "new" else None
-            if update is not None and update.document_id != own:
-                return update
-        entry = self._entry(own, ingest, fp)
-        while verdict.kind == "new":
-            rivals = await self.index.claim(entry, {c.document_id for c in candidates})
-            if not rivals:
-                break
-            candidates.extend(rivals)
-            verdict = decide(fp, candidates)
-        return verdict
+        indexed = {id(it): [c for c in cands if c.document_id != it.own_id]
+                   for it, cands in zip(open_items, found, strict=True)}
+        batch_new = BandIndex()  # the new stories of this batch, as they are decided
+        rivals = BandIndex()  # entries other workers claimed, met while claiming
+        todo = open_items
+        for _ in range(MAX_CLAIM_ROUNDS):
+            claims: list[Claim] = []
+            claimers: list[_Item] = []
+            for it in todo:
+                hashvalues = it.analysis.fingerprint.hashvalues
+                pool = [*indexed[id(it)], *batch_new.query(hashvalues), *rivals.query(hashvalues)]
+                it.verdict = self._verdict(it, pool, urls.get(it.ingest.url))
+                if it.verdict.kind == "new":
+                    batch_new.replace(it.entry())
+                    claims.append(Claim(it.entry(), {c.document_id for c in pool}))
+                    claimers.append(it)
+            lost = set()
+            for it, unjudged in zip(claimers, await self.index.claim(claims), strict=True):
+                if unjudged:
+                    batch_new.remove(it.own_id)
+                    for entry in unjudged:
+                        rivals.replace(entry)
+                    lost.add(it.own_id)
+            if not lost:
+                return []
+            # Judge again: the losers, with their rivals, and every article that followed one.
+            todo = [it for it in open_items if it.own_id in lost or (
+                it.verdict is not None and it.verdict.document_id in lost)]
+        return todo
 
     @staticmethod
-    def _entry(document_id: str, ingest: Ingest, fp: Fingerprint) -> IndexEntry:
-        return IndexEntry(document_id=document_id, text_hash=fp.text_hash,
-                          hashvalues=fp.hashvalues, size=fp.size,
-                          seen_at=ingest.received_at.timestamp())
+    def _verdict(item: _Item, pool: list[IndexEntry], prior: UrlDocument | None) -> Verdict:
+        fp = item.analysis.fingerprint
+        verdict = decide(fp, pool)
+        if prior is None:
+            return verdict
+        # A known URL with changed content: a new version of its document when the URL is the
+        # canonical one, or (below the copy bar) still the same story.
+        if verdict.kind == "near" and verdict.document_id == prior.entry.document_id:
+            return replace(verdict, upgrade=verdict.upgrade or prior.url_is_canonical)
+        if verdict.kind == "new":
+            update = decide_update(fp, prior.entry, prior.url_is_canonical)
+            if update is not None and update.document_id != item.own_id:
+                return update
+        return verdict
 
-    async def _retry_or_give_up(self, delivery: Delivery, ingest: Ingest, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"
-        waiting = isinstance(exc, CanonicalNotCommitted)
-        if ingest.attempts >= self.options.max_attempts * (PATIENCE if waiting else 1):
-            await self._give_up(delivery, ingest, error)
+    # -- recording ---------------------------------------------------------------------------
+
+    async def _record(self, items: list[_Item]) -> None:
+        if not items:
             return
-        emit = log.info if waiting else log.warning
-        emit("ingest_retry", ingest_id=ingest.id, attempt=ingest.attempts, error=error)
         try:
-            await self.store.record_failure(ingest.id, error, final=False)
-        except Exception as store_exc:
-            log.warning("record_failure_failed", ingest_id=ingest.id, error=str(store_exc))
-        delay = min(self.options.retry_backoff * 2 ** (ingest.attempts - 1), MAX_BACKOFF)
-        await self.queue.release(delivery, delay)
-
-    async def _give_up(self, delivery: Delivery, ingest: Ingest, error: str) -> None:
-        log.error("ingest_failed", ingest_id=ingest.id, attempts=ingest.attempts, error=error)
-        metrics.FAILED.inc()
-        try:
-            await self.store.record_failure(ingest.id, error, final=True)
-        except Exception as exc:  # keep the message: the failure is not recorded yet
-            log.warning("record_failure_failed", ingest_id=ingest.id, error=str(exc))
-            await self.queue.release(delivery, self.options.retry_backoff)
+            outcomes = await self.store.record([it.decision() for it in items])
+        except Exception as exc:
+            if len(items) == 1:
+                it = items[0]
+                await self._retry([(it.delivery, it.ingest, STORE_ERROR,
+                                    f"{type(exc).__name__}: {exc}")])
+                return
+            log.warning("batch_commit_failed", articles=len(items), error=str(exc))
+            for it in items:  # alone, each article commits or fails on its own
+                await self._record([it])
             return
-        await self._withdraw_claim(ingest)
-        await self.queue.dead_letter(delivery, error)
+        done = [it for it, outcome in zip(items, outcomes, strict=True) if outcome != "waiting"]
+        waiting = [it for it, outcome in zip(items, outcomes, strict=True) if outcome == "waiting"]
+        upgraded = [it for it, outcome in zip(items, outcomes, strict=True)
+                    if outcome == "upgraded"]
+        if upgraded:  # the index is derived data: the reconciler or a reindex repairs a miss
+            try:
+                await self.index.replace([replace(it.entry(), document_id=it.decision().document_id)
+                                          for it in upgraded])
+            except Exception as exc:
+                log.warning("index_replace_failed", error=str(exc))
+        await self.queue.ack([it.delivery for it in done])
+        for it, outcome in zip(items, outcomes, strict=True):
+            if outcome in ("recorded", "upgraded") and it.verdict is not None:
+                metrics.PROCESSED.labels(match=it.verdict.kind).inc()
+                log.debug("ingest_done", ingest_id=it.ingest.id, match=it.verdict.kind,
+                          document_id=it.decision().document_id,
+                          similarity=it.verdict.similarity)
+        await self._retry([(it.delivery, it.ingest, CANONICAL_NOT_COMMITTED,
+                            "the matched canonical is not committed yet") for it in waiting])
 
-    async def _withdraw_claim(self, ingest: Ingest) -> None:
-        """An attempt may have claimed this ingest's document in the index before failing.
+    # -- failing -----------------------------------------------------------------------------
+
+    async def _retry(self, failures: Sequence[tuple[Delivery, Ingest, str, str]]) -> None:
+        """Retry each with backoff, or give up on those out of attempts."""
+        if not failures:
+            return
+        retries, final = [], []
+        for delivery, ingest, code, message in failures:
+            patience = PATIENCE if code in (CANONICAL_NOT_COMMITTED,) else 1
+            if ingest.attempts >= self.options.max_attempts * patience:
+                final.append((delivery, ingest, code, message))
+            else:
+                retries.append((delivery, ingest, code, message))
+        await self._give_up(final)
+        if not retries:
+            return
+        for _, ingest, code, message in retries:
+            emit = log.info if code == CANONICAL_NOT_COMMITTED else log.warning
+            emit("ingest_retry", ingest_id=ingest.id, attempt=ingest.attempts, code=code,
+                 error=message)
+        try:
+            await self.store.record_failures([Failure(i.id, code, message, final=False)
+                                              for _, i, code, message in retries])
+        except Exception as exc:
+            log.warning("record_failures_failed", articles=len(retries), error=str(exc))
+        await self.queue.release([
+            (delivery, min(self.options.retry_backoff * 2 ** (ingest.attempts - 1), MAX_BACKOFF))
+            for delivery, ingest, _, _ in retries
+        ])
+
+    async def _give_up(self, failures: Sequence[tuple[Delivery, Ingest, str, str]]) -> None:
+        if not failures:
+            return
+        for _, ingest, code, message in failures:
+            log.error("ingest_failed", ingest_id=ingest.id, attempts=ingest.attempts, code=code,
+                      error=message)
+        try:
+            await self.store.record_failures([Failure(i.id, code, message, final=True)
+                                              for _, i, code, message in failures])
+        except Exception as exc:  # keep the messages: the failures are not recorded yet
+            log.warning("record_failures_failed", articles=len(failures), error=str(exc))
+            await self.queue.release([(d, self.options.retry_backoff) for d, *_ in failures])
+            return
+        metrics.FAILED.inc(len(failures))
+        await self._withdraw_claims([ingest for _, ingest, _, _ in failures])
+        await self.queue.dead_letter([(d, f"{code}: {message}") for d, _, code, message
+                                      in failures])
+
+    async def _withdraw_claims(self, ingests: list[Ingest]) -> None:
+        """An attempt may have claimed an ingest's document in the index before failing.
         Left there, the claim would stand for a document that never exists, and every copy
         matched to it would wait for it until it, too, ran out of tries."""
         try:
-            if not await self.store.document_exists(ingest.own_document_id):
-                await self.index.remove(ingest.own_document_id)
+            own = [ingest.own_document_id for ingest in ingests]
+            existing = await self.store.existing_documents(own)
+            await self.index.remove([doc for doc in own if doc not in existing])
         except Exception as exc:  # best effort: `canonry reindex` clears it too
-            log.warning("withdraw_claim_failed", ingest_id=ingest.id, error=str(exc))
+            log.warning("withdraw_claim_failed", articles=len(ingests), error=str(exc))
+
+    # -- chores --------------------------------------------------------------------------------
 
     async def evict_expired(self) -> int:
         """The hourly chore: drop index entries and once-seen chrome lines past the window."""

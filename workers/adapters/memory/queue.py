@@ -1,90 +1,91 @@
-"""The work queue port and its embedded implementation.
+"""The embedded work queue: an asyncio queue inside `canonry serve`.
 
-A message is only an ingest id: the article itself is already committed to the database before
-the API answers 202, so the queue dispatches work but never holds the only copy of anything.
+Durability comes from the database (a restart queues every unfinished ingest again), so a
+message lost with the process is never an article lost. The dead-letter record of the embedded
+default is the ingest row itself (status `failed`, with its error).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One message handed to a worker. `token` is the backend's message id ("" in-process)."""
-
-    ingest_id: str
-    token: str = ""
-
-
-class WorkQueue(Protocol):
-    async def enqueue(self, ingest_ids: Sequence[str]) -> None:
-        """Dispatch accepted ingests to the workers."""
-
-    async def receive(self, wait: float) -> Delivery | None:
-        """The next message, or None when none arrived within `wait` seconds."""
-
-    async def ack(self, delivery: Delivery) -> None:
-        """The message's work is committed: never deliver it again."""
-
-    async def release(self, delivery: Delivery, delay: float) -> None:
-        """Hand the message back for another try after `delay` seconds."""
-
-    async def dead_letter(self, delivery: Delivery, error: str) -> None:
-        """Give up on the message: keep it, with its error, where operators can replay it."""
-
-    async def close(self) -> None: ...
+from canonry.workers.ports import DeadLetter, Delivery
 
 
 class InProcessQueue:
-    """An asyncio queue for the embedded default: one process, API and workers together.
-
-    Durability comes from the database (a restart queues every unfinished ingest again), so a
-    message lost with the process is never an article lost. `join()` waits until every message,
-    retries included, has been acked or dead-lettered: the embedded "burst" synchronisation.
-    """
-
     def __init__(self) -> None:
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
-        self._retry_handles: set[asyncio.TimerHandle] = set()
+        self._retries: dict[int, asyncio.TimerHandle] = {}
+        self._retry_number = 0
+        # Messages queued, in flight or waiting for a retry: zero means drained.
+        self._unfinished = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def enqueue(self, ingest_ids: Sequence[str]) -> None:
         for ingest_id in ingest_ids:
-            self._queue.put_nowait(Delivery(ingest_id))
+            self._put(Delivery(ingest_id))
 
-    async def receive(self, wait: float) -> Delivery | None:
+    async def receive(self, max_count: int, wait: float) -> list[Delivery]:
         try:
-            return await asyncio.wait_for(self._queue.get(), wait)
+            first = await asyncio.wait_for(self._queue.get(), wait)
         except TimeoutError:
-            return None
+            return []
+        batch = [first]
+        with contextlib.suppress(asyncio.QueueEmpty):
+            while len(batch) < max_count:
+                batch.append(self._queue.get_nowait())
+        return batch
 
-    async def ack(self, delivery: Delivery) -> None:
-        self._queue.task_done()
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        self._finish(len(deliveries))
 
-    async def release(self, delivery: Delivery, delay: float) -> None:
-        def requeue() -> None:
-            self._retry_handles.discard(handle)
-            # Put before task_done, so join() never sees an empty queue in between.
-            self._queue.put_nowait(delivery)
-            self._queue.task_done()
+    async def release(self, deliveries: Sequence[tuple[Delivery, float]]) -> None:
+        loop = asyncio.get_running_loop()
+        for delivery, delay in deliveries:
+            self._retry_number += 1
+            self._retries[self._retry_number] = loop.call_later(
+                max(0.0, delay), self._requeue, self._retry_number, delivery)
 
-        handle = asyncio.get_running_loop().call_later(delay, requeue)
-        self._retry_handles.add(handle)
+    def _requeue(self, number: int, delivery: Delivery) -> None:
+        del self._retries[number]
+        self._queue.put_nowait(delivery)  # still counted as unfinished meanwhile
 
-    async def dead_letter(self, delivery: Delivery, error: str) -> None:
-        # The ingest row (status `failed`, with its error) is the embedded dead-letter record.
-        self._queue.task_done()
+    async def dead_letter(self, deliveries: Sequence[tuple[Delivery, str]]) -> None:
+        self._finish(len(deliveries))
 
-    async def join(self) -> None:
-        await self._queue.join()
+    async def dead_letters(self, limit: int) -> list[DeadLetter]:
+        return []  # the failed ingest rows are the embedded dead letters
 
-    def qsize(self) -> int:
-        return self._queue.qsize()
+    async def replay(self, ingest_ids: Sequence[str] | None = None) -> list[str]:
+        # Only a live `canonry serve` consumes this queue; it dispatches requeued ingests when
+        # it next starts (or `canonry worker --burst` does).
+        await self.enqueue(ingest_ids or [])
+        return list(ingest_ids or [])
+
+    async def drained(self) -> bool:
+        return self._unfinished == 0
+
+    async def wait_drained(self) -> None:
+        await self._idle.wait()
+
+    async def ping(self) -> None:
+        return None
 
     async def close(self) -> None:
-        for handle in self._retry_handles:
+        for handle in self._retries.values():
             handle.cancel()
-        self._retry_handles.clear()
+        self._retries.clear()
+
+    def _put(self, delivery: Delivery) -> None:
+        self._unfinished += 1
+        self._idle.clear()
+        self._queue.put_nowait(delivery)
+
+    def _finish(self, count: int) -> None:
+        self._unfinished -= count
+        if self._unfinished <= 0:
+            self._unfinished = 0
+            self._idle.set()

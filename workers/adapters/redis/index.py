@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.dedup.fingerprint import decode_hashvalues, encode_hashvalues
 from canonry.workers.dedup.lsh import DEFAULT_LSH, IndexEntry, LSHConfig, band_keys
+from canonry.workers.ports import Claim
 
 # Entries of the candidate ids in `ids` that are not in `skip`, flattened as
 # id, hv, size, text_hash, seen_at, ... (ids whose entry hash is missing are left out).
@@ -133,26 +134,44 @@ class RedisIndex:
         self._remove = client.register_script(_REMOVE)
 
     # -- DedupIndex ----------------------------------------------------------------------------
-    async def candidates(self, hashvalues: Sequence[int]) -> list[IndexEntry]:
-        """Entries sharing at least one band, ordered by document id (as `BandIndex.query`)."""
-        found = await self._candidates(keys=self._bands(hashvalues),
-                                       args=[self.keys.entry_prefix])
-        return _entries(found)
+    async def candidates(self, signatures: Sequence[Sequence[int]]) -> list[list[IndexEntry]]:
+        """Per signature, the entries sharing at least one band, by document id (as
+        `BandIndex.query`): one read-only script per signature, one round trip in all."""
+        if not signatures:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for hashvalues in signatures:
+                await self._candidates(keys=self._bands(hashvalues),
+                                       args=[self.keys.entry_prefix], client=pipe)
+            answers = await pipe.execute()
+        return [_entries(found) for found in answers]
 
-    async def claim(self, entry: IndexEntry, seen: Collection[str]) -> list[IndexEntry]:
-        """One script: the band sets' union, minus `seen` and the entry's own id, is returned
-        if anything is left; otherwise the entry is inserted (replacing the document's older
-        signature, if an earlier attempt indexed one). Atomic against every other claim."""
-        answer = await self._write(entry, check=True, seen=seen)
-        return [] if answer[0] == 1 else _entries(answer[1])
+    async def claim(self, claims: Sequence[Claim]) -> list[list[IndexEntry]]:
+        """Per claim one script: the band sets' union, minus `seen` and the entry's own id, is
+        returned if anything is left; otherwise the entry is inserted (replacing the document's
+        older signature, if an earlier attempt indexed one). Each claim is atomic against every
+        other; the batch goes in one pipeline, in order."""
+        if not claims:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for claim in claims:
+                await self._upsert_call(claim.entry, True, claim.seen, b"", pipe)
+            answers = list(await pipe.execute())
+        for position, (claim, answer) in enumerate(zip(claims, answers, strict=True)):
+            if answer[0] == _CHANGED:  # an earlier attempt indexed this document: CAS again
+                answers[position] = await self._write(claim.entry, check=True, seen=claim.seen,
+                                                      old_hv=answer[1])
+        return [[] if answer[0] == 1 else _entries(answer[1]) for answer in answers]
 
-    async def replace(self, entry: IndexEntry) -> None:
-        await self._write(entry, check=False)
+    async def replace(self, entries: Sequence[IndexEntry]) -> None:
+        await self.load(entries)
 
-    async def remove(self, document_id: str) -> None:
-        hv: bytes = await self.client.hget(self.keys.entry(document_id), "hv") or b""
-        while (answer := await self._remove_call(document_id, hv, None, self.client)) not in (0, 1):
-            hv = answer[1]  # the signature changed since it was read
+    async def remove(self, document_ids: Sequence[str]) -> None:
+        for document_id in document_ids:
+            hv: bytes = await self.client.hget(self.keys.entry(document_id), "hv") or b""
+            while (answer := await self._remove_call(document_id, hv, None,
+                                                     self.client)) not in (0, 1):
+                hv = answer[1]  # the signature changed since it was read
 
     async def load(self, entries: Iterable[IndexEntry]) -> None:
         """Index entries in bulk (an existing entry of the same document is replaced):
@@ -225,9 +244,8 @@ class RedisIndex:
             client=client,
         )
 
-    async def _write(self, entry: IndexEntry, check: bool,
-                     seen: Collection[str] = ()) -> list[Any]:
-        old_hv = b""
+    async def _write(self, entry: IndexEntry, check: bool, seen: Collection[str] = (),
+                     old_hv: bytes = b"") -> list[Any]:
         while True:
             answer = await self._upsert_call(entry, check, seen, old_hv, self.client)
             if answer[0] != _CHANGED:

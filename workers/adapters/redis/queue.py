@@ -22,18 +22,18 @@ clocks disagree still agree on when a retry is due.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from canonry.workers.adapters.memory.queue import Delivery
 from canonry.workers.adapters.redis.keys import GROUP, RedisKeys
+from canonry.workers.ports import DeadLetter, Delivery
 
 _ENQUEUE_CHUNK = 1000  # XADDs per pipeline round trip
 _PROMOTE_BATCH = 100  # due retries moved per script run (bounds the time Redis is blocked)
@@ -101,18 +101,6 @@ def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One dead-letter entry. `id` is its id in the dead-letter stream (what `replay` takes),
-    `failed_at` seconds since the epoch (Redis clock), `source_id` the work-stream entry id."""
-
-    id: str
-    ingest_id: str
-    error: str
-    failed_at: float
-    source_id: str = ""
-
-
 class RedisStreamQueue:
     """The work queue on Redis Streams, shared by every API and worker process.
 
@@ -161,8 +149,8 @@ class RedisStreamQueue:
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._replay = client.register_script(_REPLAY)
 
-    async def ping(self) -> bool:
-        return bool(await self.client.ping())
+    async def ping(self) -> None:
+        await self.client.ping()
 
     # -- WorkQueue ---------------------------------------------------------------------------
     async def enqueue(self, ingest_ids: Sequence[str]) -> None:
@@ -172,15 +160,17 @@ class RedisStreamQueue:
                     pipe.xadd(self.keys.stream, {"ingest_id": ingest_id})
                 await pipe.execute()
 
-    async def receive(self, wait: float) -> Delivery | None:
-        """Due retries first become stream entries, then a dead consumer's message is taken
-        over, else a new one is read, waiting up to `wait` seconds (0: do not wait)."""
+    async def receive(self, max_count: int, wait: float) -> list[Delivery]:
+        """Due retries first become stream entries, then dead consumers' messages are taken
+        over, then new ones are read, waiting up to `wait` seconds (0: do not wait)."""
         if not self._group_ready:
             await self._create_group()
         await self._promote(keys=[self.keys.delayed, self.keys.stream], args=[_PROMOTE_BATCH])
         try:
-            claimed = await self._reclaim()
-            return claimed if claimed is not None else await self._read(wait)
+            batch = await self._reclaim(max_count)
+            if len(batch) < max_count:
+                batch += await self._read(max_count - len(batch), wait if not batch else 0)
+            return batch
         except ResponseError as exc:
             if not _is_nogroup(exc):
                 raise
@@ -188,27 +178,49 @@ class RedisStreamQueue:
         # added since then are still there: the group is recreated at id 0 to include them.
         self._claim_cursor = "0-0"
         await self._create_group()
-        return await self._read(wait)
+        return await self._read(max_count, wait)
 
-    async def ack(self, delivery: Delivery) -> None:
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
         # XACK of a group that vanished with a Redis restart answers 0, not an error: the
-        # message is gone anyway, and the ack has nothing left to do.
+        # messages are gone anyway, and the ack has nothing left to do.
+        if not deliveries:
+            return
+        tokens = [d.token for d in deliveries]
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.xack(self.keys.stream, self.group, delivery.token)
-            pipe.xdel(self.keys.stream, delivery.token)
+            pipe.xack(self.keys.stream, self.group, *tokens)
+            pipe.xdel(self.keys.stream, *tokens)
             await pipe.execute()
 
-    async def release(self, delivery: Delivery, delay: float) -> None:
-        await self._release(
-            keys=[self.keys.stream, self.keys.delayed],
-            args=[self.group, delivery.token, delivery.ingest_id, max(0, round(delay * 1000))],
-        )
+    async def release(self, deliveries: Sequence[tuple[Delivery, float]]) -> None:
+        if not deliveries:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for delivery, delay in deliveries:
+                await self._release(
+                    keys=[self.keys.stream, self.keys.delayed],
+                    args=[self.group, delivery.token, delivery.ingest_id,
+                          max(0, round(delay * 1000))],
+                    client=pipe,
+                )
+            await pipe.execute()
 
-    async def dead_letter(self, delivery: Delivery, error: str) -> None:
-        await self._dead_letter(
-            keys=[self.keys.stream, self.keys.dead],
-            args=[self.group, delivery.token, delivery.ingest_id, error, self.dead_letter_maxlen],
-        )
+    async def dead_letter(self, deliveries: Sequence[tuple[Delivery, str]]) -> None:
+        if not deliveries:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for delivery, error in deliveries:
+                await self._dead_letter(
+                    keys=[self.keys.stream, self.keys.dead],
+                    args=[self.group, delivery.token, delivery.ingest_id, error,
+                          self.dead_letter_maxlen],
+                    client=pipe,
+                )
+            await pipe.execute()
+
+    async def wait_drained(self, poll: float = 0.2) -> None:
+        # A remote queue offers no event to await: poll its emptiness.
+        while not await self.drained():  # noqa: ASYNC110
+            await asyncio.sleep(poll)
 
     async def close(self) -> None:
         """Nothing to release: the client belongs to the caller."""
@@ -219,17 +231,17 @@ class RedisStreamQueue:
         entries = await self.client.xrange(self.keys.dead, count=limit)
         return [_dead_letter_of(entry_id, fields) for entry_id, fields in entries]
 
-    async def replay(self, ids: Sequence[str] | None = None) -> list[str]:
-        """Queue the given dead letters (all of them when `ids` is None) again and remove them
-        from the dead-letter stream; returns the ingest ids queued. Unknown ids are skipped."""
-        if ids is not None:
-            requeued: list[str] = []
-            for start in range(0, len(ids), _REPLAY_BATCH):
-                requeued += await self._replay_ids(ids[start : start + _REPLAY_BATCH])
-            return requeued
-        requeued = []
-        while batch := await self.client.xrange(self.keys.dead, count=_REPLAY_BATCH):
-            requeued += await self._replay_ids([_text(entry_id) for entry_id, _ in batch])
+    async def replay(self, ingest_ids: Sequence[str] | None = None) -> list[str]:
+        """Queue the dead letters of these ingests (all, when None) again and remove them from
+        the dead-letter stream; returns the ingest ids queued. Unknown ids are skipped."""
+        wanted = None if ingest_ids is None else set(ingest_ids)
+        requeued: list[str] = []
+        cursor = "-"
+        while batch := await self.client.xrange(self.keys.dead, min=cursor, count=_REPLAY_BATCH):
+            chosen = [_text(entry_id) for entry_id, fields in batch
+                      if wanted is None or _fields(fields).get("ingest_id") in wanted]
+            requeued += await self._replay_ids(chosen)
+            cursor = "(" + _text(batch[-1][0])
         return requeued
 
     async def stream_length(self) -> int:
@@ -276,37 +288,39 @@ class RedisStreamQueue:
                 raise
         self._group_ready = True
 
-    async def _reclaim(self) -> Delivery | None:
-        """Take over one message whose consumer has been silent for `claim_idle_seconds`;
+    async def _reclaim(self, max_count: int) -> list[Delivery]:
+        """Take over messages whose consumer has been silent for `claim_idle_seconds`;
         dead-letter the ones already delivered `max_deliveries` times on the way."""
-        while True:
-            response = await self.client.xautoclaim(
-                self.keys.stream, self.group, self.consumer, self.claim_idle_ms,
-                start_id=self._claim_cursor, count=1,
-            )
-            self._claim_cursor = _text(response[0])
-            messages = [(i, f) for i, f in response[1] if i is not None]
-            if not messages:
-                # The cursor may have stopped early (XAUTOCLAIM scans at most 10 x COUNT
-                # entries): the rest of the pending list is looked at by the next receive.
-                return None
-            entry_id, fields = messages[0]
-            delivery = _delivery_of(entry_id, fields)
-            # XAUTOCLAIM itself counted one more delivery: the claim we just made.
-            pending = await self.client.xpending_range(
-                self.keys.stream, self.group, entry_id, entry_id, 1)
-            delivered = int(pending[0]["times_delivered"]) - 1 if pending else 0
-            if delivered < self.max_deliveries:
-                return delivery
-            await self.dead_letter(delivery, f"delivered {delivered} times without an ack")
+        response = await self.client.xautoclaim(
+            self.keys.stream, self.group, self.consumer, self.claim_idle_ms,
+            start_id=self._claim_cursor, count=max_count,
+        )
+        # The cursor may stop early (XAUTOCLAIM scans at most 10 x COUNT entries): the rest of
+        # the pending list is looked at by the next receive.
+        self._claim_cursor = _text(response[0])
+        messages = [_delivery_of(i, f) for i, f in response[1] if i is not None]
+        if not messages:
+            return []
+        pending = await self.client.xpending_range(
+            self.keys.stream, self.group, messages[0].token, messages[-1].token,
+            len(messages) * 2, consumername=self.consumer)
+        # XAUTOCLAIM itself counted one more delivery: the claim just made.
+        delivered = {_text(p["message_id"]): int(p["times_delivered"]) - 1 for p in pending}
+        taken, poisoned = [], []
+        for delivery in messages:
+            count = delivered.get(delivery.token, 0)
+            if count < self.max_deliveries:
+                taken.append(delivery)
+            else:
+                poisoned.append((delivery, f"delivered {count} times without an ack"))
+        await self.dead_letter(poisoned)
+        return taken
 
-    async def _read(self, wait: float) -> Delivery | None:
+    async def _read(self, max_count: int, wait: float) -> list[Delivery]:
         block = max(1, round(wait * 1000)) if wait > 0 else None  # BLOCK 0 would wait forever
         response = await self.client.xreadgroup(
-            self.group, self.consumer, {self.keys.stream: ">"}, count=1, block=block)
-        for entry_id, fields in _stream_entries(response):
-            return _delivery_of(entry_id, fields)
-        return None
+            self.group, self.consumer, {self.keys.stream: ">"}, count=max_count, block=block)
+        return [_delivery_of(i, f) for i, f in _stream_entries(response)]
 
     async def _replay_ids(self, ids: Sequence[str]) -> list[str]:
         if not ids:
@@ -337,11 +351,10 @@ def _delivery_of(entry_id: bytes | str, raw: dict[Any, Any]) -> Delivery:
 def _dead_letter_of(entry_id: bytes | str, raw: dict[Any, Any]) -> DeadLetter:
     fields = _fields(raw)
     return DeadLetter(
-        id=_text(entry_id),
         ingest_id=fields.get("ingest_id", ""),
         error=fields.get("error", ""),
         failed_at=float(fields.get("failed_at", "0")),
-        source_id=fields.get("source_id", ""),
+        id=_text(entry_id),
     )
 
 

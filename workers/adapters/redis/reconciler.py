@@ -21,10 +21,8 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from redis.asyncio import Redis
 
-from canonry.workers.adapters.memory.index import DedupIndex
-from canonry.workers.adapters.memory.queue import WorkQueue
 from canonry.workers.adapters.redis.keys import RedisKeys
-from canonry.workers.adapters.sql.store import Store
+from canonry.workers.ports import DedupIndex, Store, WorkQueue
 
 log = structlog.get_logger("canonry.reconciler")
 

@@ -9,27 +9,35 @@ counts a page twice.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from canonry.schemas.tables import chrome_line_sources, chrome_lines, chrome_sources
 from canonry.workers.adapters.sql.database import insert_ignoring_conflicts, upsert_increment
+from canonry.workers.analysis import SourceChrome
 from canonry.workers.clean.chrome import ChromeModel
 
 PARAMS = ChromeModel()  # thresholds, shared by what is loaded and how it is judged
 
 
-async def load_source(conn: AsyncConnection, source: str) -> tuple[int, dict[str, int]]:
-    """Pages seen of `source`, and its lines frequent enough to possibly be chrome."""
-    pages = await conn.scalar(select(chrome_sources.c.pages).where(chrome_sources.c.source ==
-                                                                    source))
+async def load_sources(conn: AsyncConnection, sources: Collection[str]) -> dict[str, SourceChrome]:
+    """Per source: pages seen, and its lines frequent enough to possibly be chrome."""
+    wanted = sorted(sources)
+    pages = dict((await conn.execute(
+        select(chrome_sources.c.source, chrome_sources.c.pages)
+        .where(chrome_sources.c.source.in_(wanted))
+    )).all())
+    lines: dict[str, dict[str, int]] = {}
     rows = await conn.execute(
-        select(chrome_lines.c.line_hash, chrome_lines.c.pages)
-        .where(chrome_lines.c.source == source, chrome_lines.c.pages >= PARAMS.min_pages)
+        select(chrome_lines.c.source, chrome_lines.c.line_hash, chrome_lines.c.pages)
+        .where(chrome_lines.c.source.in_(wanted), chrome_lines.c.pages >= PARAMS.min_pages)
     )
-    return int(pages or 0), {key: count for key, count in rows}
+    for source, key, count in rows:
+        lines.setdefault(source, {})[key] = count
+    return {source: SourceChrome(int(count), lines.get(source, {}))
+            for source, count in pages.items()}
 
 
 async def load_cross_source(conn: AsyncConnection) -> dict[str, int]:
@@ -41,35 +49,48 @@ async def load_cross_source(conn: AsyncConnection) -> dict[str, int]:
     return {key: count for key, count in rows}
 
 
-def model_for(source: str, pages: int, lines: dict[str, int], cross: dict[str, int]) -> ChromeModel:
-    return ChromeModel(pages={source: pages} if pages else {},
-                       lines={source: dict(lines)} if lines else {},
-                       sources_per_line=dict(cross))
+_LINE_SEEN_AGAIN = (
+    update(chrome_lines)
+    .where(chrome_lines.c.source == bindparam("b_source"),
+           chrome_lines.c.line_hash == bindparam("b_key"))
+    .values(pages=chrome_lines.c.pages + bindparam("b_pages"), last_seen=bindparam("b_now"))
+)
 
 
-async def observe_page(
-    conn: AsyncConnection, source: str, keys: Collection[str], now: float
+async def count_pages(
+    conn: AsyncConnection, pages: Sequence[tuple[str, Sequence[str]]], now: float
 ) -> None:
-    """Count one page of `source` with these distinct line keys, seen at `now`."""
-    await conn.execute(upsert_increment(conn, chrome_sources, ["source"], "pages",
-                                        [{"source": source, "pages": 1}]))
-    if not keys:
+    """Count pages, each (source, its distinct line keys), seen at `now`: one executemany per
+    table for the whole batch."""
+    if not pages:
         return
-    inserted = await conn.execute(insert_ignoring_conflicts(
-        conn, chrome_lines,
-        [{"source": source, "line_hash": k, "pages": 1, "last_seen": now} for k in keys]
-    ).returning(chrome_lines.c.line_hash))
-    new = set(inserted.scalars())
-    seen_before = [k for k in keys if k not in new]
+    per_source = Counter(source for source, _ in pages)
+    await conn.execute(
+        upsert_increment(conn, chrome_sources, ["source"], "pages"),
+        [{"source": source, "pages": n} for source, n in sorted(per_source.items())],
+    )
+    per_line = Counter((source, key) for source, keys in pages for key in keys)
+    if not per_line:
+        return
+    inserted = await conn.execute(
+        insert_ignoring_conflicts(conn, chrome_lines)
+        .returning(chrome_lines.c.source, chrome_lines.c.line_hash),
+        [{"source": source, "line_hash": key, "pages": n, "last_seen": now}
+         for (source, key), n in sorted(per_line.items())],
+    )
+    new = {(row.source, row.line_hash) for row in inserted}
+    seen_before = [
+        {"b_source": source, "b_key": key, "b_pages": n, "b_now": now}
+        for (source, key), n in sorted(per_line.items()) if (source, key) not in new
+    ]
     if seen_before:
+        await conn.execute(_LINE_SEEN_AGAIN, seen_before)
+    new_sources_per_line = Counter(key for _, key in new)
+    if new_sources_per_line:
         await conn.execute(
-            update(chrome_lines)
-            .where(chrome_lines.c.source == source, chrome_lines.c.line_hash.in_(seen_before))
-            .values(pages=chrome_lines.c.pages + 1, last_seen=now)
+            upsert_increment(conn, chrome_line_sources, ["line_hash"], "sources"),
+            [{"line_hash": key, "sources": n} for key, n in sorted(new_sources_per_line.items())],
         )
-    if new:
-        await conn.execute(upsert_increment(conn, chrome_line_sources, ["line_hash"], "sources",
-                                            [{"line_hash": k, "sources": 1} for k in sorted(new)]))
 
 
 async def prune(conn: AsyncConnection, seen_before: float, batch: int = 5000) -> int:

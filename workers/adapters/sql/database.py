@@ -33,32 +33,33 @@ def is_postgres(conn: AsyncConnection | AsyncEngine) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def insert_ignoring_conflicts(conn: AsyncConnection, table: Any, rows: Any) -> Insert:
-    """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
+def insert_ignoring_conflicts(conn: AsyncConnection, table: Any) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING in the connection's dialect; execute it with the rows
+    (executemany: compiled once and cached, whatever the number of rows)."""
     insert = pg_insert if is_postgres(conn) else sqlite_insert
-    return insert(table).values(rows).on_conflict_do_nothing()
+    return insert(table).on_conflict_do_nothing()
 
 
-def upsert_increment(
-    conn: AsyncConnection, table: Any, keys: list[str], counter: str, rows: list[dict[str, Any]]
-) -> Insert:
-    """INSERT rows; where the key exists, add the row's count to the stored one instead."""
+def upsert_increment(conn: AsyncConnection, table: Any, keys: list[str], counter: str) -> Insert:
+    """INSERT rows; where the key exists, add the row's count to the stored one instead.
+    Execute it with the rows."""
     insert = pg_insert if is_postgres(conn) else sqlite_insert
-    statement = insert(table).values(rows)
+    statement = insert(table)
     return statement.on_conflict_do_update(
         index_elements=keys,
         set_={counter: getattr(table.c, counter) + getattr(statement.excluded, counter)},
     )
 
 
-async def serialize_event_order(conn: AsyncConnection) -> None:
-    """Make event sequence numbers commit in order on PostgreSQL.
+async def serialize_decisions(conn: AsyncConnection) -> None:
+    """Serialise the transactions that record decisions, on PostgreSQL.
 
-    Sequences hand out numbers at insert time, not commit time: without this, a change-feed
-    reader could see seq 11 committed, move its cursor past 10, and never see 10. Holding a
-    transaction-scoped advisory lock until the commit orders the two. Take it first in the
-    transaction, before any row lock, so lock order is the same everywhere (no deadlocks). SQLite
-    has a single writer, so nothing is needed there.
+    A decision transaction reads the highest feed position and hands out the next ones, and
+    checks which ingests are still open: both need the transactions in one order, or a feed
+    reader could see 11 committed before 10 (and skip 10 for good) and two deliveries of one
+    ingest could both record it. A transaction-scoped advisory lock, taken first in the
+    transaction (before any row lock, so lock order is the same everywhere: no deadlocks), gives
+    that order; a batch takes it once. SQLite has a single writer, so nothing is needed there.
     """
     if is_postgres(conn):
         await conn.execute(text("SELECT pg_advisory_xact_lock(7261)"))

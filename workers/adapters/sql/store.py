@@ -1,8 +1,9 @@
-"""The write side of the database: accepting ingests and recording dedup decisions.
+"""The store on SQLite (embedded) or PostgreSQL (production), through one SQLAlchemy Core module.
 
-Every decision is one transaction — document, provenance, signature, event and the ingest's
-final status commit together or not at all — and is idempotent: a message processed twice (a
-redelivery after a crash) finds its ingest `done` and changes nothing.
+Every batch of decisions is one transaction — documents, provenance, signatures, the learned
+boilerplate counts and the ingests' final status commit together or not at all — and is
+idempotent: a message processed twice finds its ingest `done` and changes nothing. Statements
+are executemany over a batch (compiled once, cached), never one per article.
 """
 
 from __future__ import annotations
@@ -10,28 +11,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from canonry.schemas.tables import documents, events, ingests, provenance, signatures
+from canonry.schemas.tables import documents, ingests, provenance, signatures
 from canonry.workers.adapters.sql import chrome_store
 from canonry.workers.adapters.sql.database import (
     insert_ignoring_conflicts,
     is_postgres,
     make_engine,
-    serialize_event_order,
+    serialize_decisions,
 )
-from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.clean.chrome import ChromeModel
+from canonry.workers.analysis import SourceChrome
+from canonry.workers.article import Extracted
 from canonry.workers.dedup.fingerprint import Fingerprint, decode_hashvalues, encode_hashvalues
 from canonry.workers.dedup.lsh import IndexEntry
-from canonry.workers.dedup.match import Verdict
-from canonry.workers.identity import document_id_for
+from canonry.workers.ports import (
+    Decision,
+    Failure,
+    Ingest,
+    NewIngest,
+    Outcome,
+    UrlDocument,
+)
 
 OPEN_STATES = ("queued", "processing")
 
@@ -47,52 +52,7 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class NewIngest:
-    id: str
-    url: str
-    source: str
-    content_hash: str
-    title: str | None
-    text: str | None
-    html: str | None
-    language: str | None
-    published_at: datetime | None
-    metadata: dict[str, Any] | None
-    received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Ingest:
-    """An ingest being processed: its raw payload and what the worker needs to record it."""
-
-    id: str
-    url: str
-    source: str
-    title: str | None
-    text: str | None
-    html: str | None
-    language: str | None
-    published_at: datetime | None
-    received_at: datetime
-    attempts: int
-
-    @property
-    def raw(self) -> RawArticle:
-        return RawArticle(url=self.url, text=self.text, html=self.html, title=self.title,
-                          source=self.source, language=self.language)
-
-    @property
-    def own_document_id(self) -> str:
-        """The id this ingest's document gets if it turns out to be a new story."""
-        return document_id_for(self.id)
-
-
-class CanonicalNotCommitted(Exception):
-    """The matched canonical was claimed in the index but its transaction has not landed yet."""
-
-
-class Store:
+class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         # SQLite has one writer per file: queue writers here rather than in SQLite's busy loop,
@@ -109,7 +69,7 @@ class Store:
             yield conn
 
     @classmethod
-    def connect(cls, url: str) -> Store:
+    def connect(cls, url: str) -> SqlStore:
         return cls(make_engine(url))
 
     async def close(self) -> None:
@@ -128,7 +88,7 @@ class Store:
         rows = [_ingest_row(item) for item in _unique(items)]
         async with self._writing() as conn:
             inserted = await conn.execute(
-                insert_ignoring_conflicts(conn, ingests, rows).returning(ingests.c.id)
+                insert_ignoring_conflicts(conn, ingests).returning(ingests.c.id), rows
             )
             created = set(inserted.scalars())
             found = await conn.execute(select(ingests.c.id, ingests.c.status).where(
@@ -152,134 +112,95 @@ class Store:
 
     # -- processing -------------------------------------------------------------------------
 
-    async def start_attempt(self, ingest_id: str) -> Ingest | None:
-        """Mark an ingest `processing` and count the attempt; None when there is nothing to do."""
+    async def start_attempts(self, ingest_ids: Sequence[str]) -> dict[str, Ingest]:
+        """Mark open ingests `processing` and count the attempt, in one statement."""
+        if not ingest_ids:
+            return {}
         async with self._writing() as conn:
             result = await conn.execute(
                 update(ingests)
-                .where(ingests.c.id == ingest_id, ingests.c.status.in_(OPEN_STATES))
+                .where(ingests.c.id.in_(ingest_ids), ingests.c.status.in_(OPEN_STATES))
                 .values(status="processing", attempts=ingests.c.attempts + 1, updated_at=utcnow())
                 .returning(*_INGEST_COLUMNS)
             )
-            row = result.mappings().first()
-        return _ingest(row) if row is not None else None
+            return {row["id"]: _ingest(row) for row in result.mappings()}
 
-    async def url_document(self, url: str) -> tuple[IndexEntry, bool] | None:
-        """The document this URL last contributed to, with its signature, and whether the URL
-        is that document's canonical one."""
-        query = (
-            select(signatures, documents.c.url.label("canonical_url"))
-            .select_from(provenance.join(documents, documents.c.id == provenance.c.document_id)
-                         .join(signatures, signatures.c.document_id == documents.c.id))
-            .where(provenance.c.url == url)
-            .order_by(provenance.c.id.desc()).limit(1)
-        )
+    async def source_chrome(self, sources: Collection[str]) -> dict[str, SourceChrome]:
+        if not sources:
+            return {}
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        entry = IndexEntry(document_id=row.document_id, text_hash=row.text_hash,
-                           hashvalues=decode_hashvalues(row.hashvalues), size=row.size,
-                           seen_at=row.seen_at)
-        return entry, row.canonical_url == url
-
-    async def document_exists(self, document_id: str) -> bool:
-        async with self.engine.connect() as conn:
-            found = await conn.scalar(select(documents.c.id).where(documents.c.id == document_id))
-            return found is not None
-
-    async def find_exact(self, text_hash: str) -> str | None:
-        async with self.engine.connect() as conn:
-            result = await conn.execute(
-                select(signatures.c.document_id).where(signatures.c.text_hash == text_hash)
-            )
-            return result.scalar()
-
-    async def chrome_model(self, source: str, cross_source: dict[str, int]) -> ChromeModel:
-        """What the boilerplate model knows that matters for a page of `source`."""
-        async with self.engine.connect() as conn:
-            pages, lines = await chrome_store.load_source(conn, source)
-        return chrome_store.model_for(source, pages, lines, cross_source)
+            return await chrome_store.load_sources(conn, sources)
 
     async def cross_source_chrome(self) -> dict[str, int]:
         async with self.engine.connect() as conn:
             return await chrome_store.load_cross_source(conn)
 
-    async def record_new(
-        self, ingest: Ingest, extracted: Extracted, fp: Fingerprint,
-        page_lines: Collection[str] | None = None,
-    ) -> str:
-        """A new story: its document, first provenance entry, signature and `created` event;
-        `page_lines` (line keys) are counted for the boilerplate model in the same commit."""
-        now = utcnow()
-        doc_id = ingest.own_document_id
-        async with self._writing() as conn:
-            await serialize_event_order(conn)
-            if not await _finish(conn, ingest.id, doc_id, "new", None):
-                return doc_id  # another delivery of this message finished it first
-            if page_lines is not None:
-                await chrome_store.observe_page(conn, ingest.source, page_lines,
-                                                now.timestamp())
-            seq = await _record_event(conn, doc_id, "created", 1, ingest.id, now)
-            await conn.execute(documents.insert().values({
-                "id": doc_id,
-                "title": ingest.title or extracted.title,
-                "text": extracted.text,
-                "language": ingest.language or extracted.language,
-                "url": ingest.url,
-                "source": ingest.source,
-                "published_at": ingest.published_at or extracted.published_at,
-                "first_seen_at": ingest.received_at,
-                "updated_at": now,
-                "version": 1,
-                "canonical_ingest_id": ingest.id,
-                "provenance_count": 1,
-                "change_seq": seq,
-            }))
-            await conn.execute(signatures.insert().values(
-                document_id=doc_id,
-                text_hash=fp.text_hash,
-                hashvalues=encode_hashvalues(fp.hashvalues),
-                size=fp.size,
-                seen_at=ingest.received_at.timestamp(),
-            ))
-            await _add_provenance(conn, doc_id, ingest, "new", None)
-        return doc_id
+    async def exact_documents(self, text_hashes: Collection[str]) -> dict[str, str]:
+        if not text_hashes:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(signatures.c.text_hash, signatures.c.document_id)
+                                      .where(signatures.c.text_hash.in_(list(text_hashes))))
+            return {text_hash: document_id for text_hash, document_id in rows}
 
-    async def record_copy(
-        self, ingest: Ingest, verdict: Verdict, extracted: Extracted, fp: Fingerprint,
-        page_lines: Collection[str] | None = None,
-    ) -> bool:
-        """A copy of an existing story; upgrades the canonical text when the verdict says so.
+    async def url_documents(self, urls: Collection[str]) -> dict[str, UrlDocument]:
+        """Through `ix_provenance_url`: a flat cost per URL however large the archive."""
+        if not urls:
+            return {}
+        query = (
+            select(provenance.c.url.label("asked_url"), signatures,
+                   documents.c.url.label("canonical_url"))
+            .select_from(provenance.join(documents, documents.c.id == provenance.c.document_id)
+                         .join(signatures, signatures.c.document_id == documents.c.id))
+            .where(provenance.c.url.in_(list(urls)))
+            .order_by(provenance.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        found: dict[str, UrlDocument] = {}
+        for row in rows:  # by provenance id: the URL's latest contribution wins
+            entry = IndexEntry(document_id=row.document_id, text_hash=row.text_hash,
+                               hashvalues=decode_hashvalues(row.hashvalues), size=row.size,
+                               seen_at=row.seen_at)
+            found[row.asked_url] = UrlDocument(entry, row.canonical_url == row.asked_url)
+        return found
 
-        Returns whether the canonical text was upgraded. Raises CanonicalNotCommitted when the
-        matched document is not (yet) in the database.
-        """
-        assert verdict.document_id is not None
-        now = utcnow()
-        doc_id = verdict.document_id
+    async def existing_documents(self, document_ids: Collection[str]) -> set[str]:
+        if not document_ids:
+            return set()
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(documents.c.id)
+                                      .where(documents.c.id.in_(list(document_ids))))
+            return set(rows.scalars())
+
+    async def record(self, decisions: Sequence[Decision]) -> list[Outcome]:
+        """One transaction for the whole batch, decided in order (see `_BatchWrite`)."""
+        if not decisions:
+            return []
         async with self._writing() as conn:
-            await serialize_event_order(conn)
-            version = (await conn.execute(
-                select(documents.c.version).where(documents.c.id == doc_id)
-            )).scalar()
-            if version is None:
-                raise CanonicalNotCommitted(doc_id)
-            if not await _finish(conn, ingest.id, doc_id, verdict.kind, verdict.similarity):
-                return False
-            if page_lines is not None:
-                await chrome_store.observe_page(conn, ingest.source, page_lines,
-                                                now.timestamp())
-            await _add_provenance(conn, doc_id, ingest, verdict.kind, verdict.similarity)
-            changes: dict[str, Any] = {"provenance_count": documents.c.provenance_count + 1}
-            if verdict.upgrade and await _replace_signature(conn, doc_id, fp):
-                version += 1
-                changes.update(_upgraded_text(version, ingest, extracted, now))
-            kind = "upgraded" if "text" in changes else "copy_added"
-            changes["change_seq"] = await _record_event(conn, doc_id, kind, version, ingest.id,
-                                                        now)
-            await conn.execute(update(documents).where(documents.c.id == doc_id).values(changes))
-        return kind == "upgraded"
+            await serialize_decisions(conn)
+            write = _BatchWrite(conn, utcnow())
+            outcomes = await write.plan(decisions)
+            await write.execute()
+        return outcomes
+
+    async def record_failures(self, failures: Sequence[Failure]) -> None:
+        """Note attempts' errors; a final one marks its ingest failed (it is dead-lettered)."""
+        if not failures:
+            return
+        statement = (
+            update(ingests)
+            .where(ingests.c.id == bindparam("b_id"), ingests.c.status.in_(OPEN_STATES))
+            .values(status=bindparam("b_status"), error=bindparam("b_error"),
+                    error_code=bindparam("b_code"), updated_at=bindparam("b_now"))
+        )
+        now = utcnow()
+        async with self._writing() as conn:
+            await conn.execute(statement, [
+                {"b_id": f.ingest_id, "b_status": "failed" if f.final else "queued",
+                 "b_error": f.message[:4000], "b_code": f.code, "b_now": now}
+                for f in failures
+            ])
 
     async def canonicals(
         self, source: str | None, after: str, limit: int
@@ -302,18 +223,19 @@ class Store:
         """Store a document's re-cleaned text as a new version; False when nothing changed."""
         now = utcnow()
         async with self._writing() as conn:
-            await serialize_event_order(conn)
+            await serialize_decisions(conn)
             current = (await conn.execute(
                 select(documents.c.text, documents.c.version).where(documents.c.id == document_id)
             )).first()
             if current is None or current.text == extracted.text:
                 return False
-            if not await _replace_signature(conn, document_id, fp):
-                return False
-            version = current.version + 1
-            seq = await _record_event(conn, document_id, "recleaned", version, None, now)
+            if await _text_hash_owner(conn, fp.text_hash) not in (None, document_id):
+                return False  # another document already has exactly this text
+            await conn.execute(update(signatures).where(signatures.c.document_id == document_id)
+                               .values(_signature_values(fp)))
             await conn.execute(update(documents).where(documents.c.id == document_id).values(
-                text=extracted.text, version=version, updated_at=now, change_seq=seq,
+                text=extracted.text, version=current.version + 1, updated_at=now,
+                change_seq=await _last_change_seq(conn) + 1,
             ))
         return True
 
@@ -322,21 +244,11 @@ class Store:
         pruned = 0
         while True:
             async with self._writing() as conn:
-                await serialize_event_order(conn)  # same lock order as every decision
+                await serialize_decisions(conn)  # same lock order as every decision
                 step = await chrome_store.prune(conn, seen_before)
             pruned += step
             if step == 0:
                 return pruned
-
-    async def record_failure(self, ingest_id: str, error: str, *, final: bool) -> None:
-        """Note an attempt's error; `final` marks the ingest failed (it is dead-lettered)."""
-        async with self._writing() as conn:
-            await conn.execute(
-                update(ingests)
-                .where(ingests.c.id == ingest_id, ingests.c.status.in_(OPEN_STATES))
-                .values(status="failed" if final else "queued", error=error[:4000],
-                        updated_at=utcnow())
-            )
 
     async def requeue(self, ingest_id: str) -> bool:
         """Put a dead-lettered ingest back to `queued` with a fresh attempt budget.
@@ -348,7 +260,8 @@ class Store:
             result = await conn.execute(
                 update(ingests)
                 .where(ingests.c.id == ingest_id, ingests.c.status != "done")
-                .values(status="queued", attempts=0, error=None, updated_at=utcnow())
+                .values(status="queued", attempts=0, error=None, error_code=None,
+                        updated_at=utcnow())
             )
             return result.rowcount > 0
 
@@ -357,7 +270,7 @@ class Store:
         async with self.engine.connect() as conn:
             result = await conn.execute(
                 select(ingests.c.id, ingests.c.url, ingests.c.attempts, ingests.c.error,
-                       ingests.c.updated_at)
+                       ingests.c.error_code, ingests.c.updated_at)
                 .where(ingests.c.status == "failed")
                 .order_by(ingests.c.updated_at.desc()).limit(limit)
             )
@@ -406,67 +319,205 @@ def _ingest_row(item: NewIngest) -> dict[str, Any]:
     }
 
 
-async def _finish(
-    conn: AsyncConnection, ingest_id: str, doc_id: str, match: str, similarity: float | None
-) -> bool:
-    """Mark the ingest done, in the decision's transaction; False if it already was (a
-    duplicate delivery), which leaves the rest of the decision unrecorded."""
-    result = await conn.execute(
-        update(ingests)
-        .where(ingests.c.id == ingest_id, ingests.c.status.in_(OPEN_STATES))
-        .values(status="done", document_id=doc_id, match=match, similarity=similarity,
-                error=None, updated_at=utcnow())
-    )
-    return result.rowcount > 0
+def _signature_values(fp: Fingerprint) -> dict[str, Any]:
+    return {"text_hash": fp.text_hash, "hashvalues": encode_hashvalues(fp.hashvalues),
+            "size": fp.size}
 
 
-async def _add_provenance(
-    conn: AsyncConnection, doc_id: str, ingest: Ingest, match: str, similarity: float | None
-) -> None:
-    await conn.execute(provenance.insert().values(
-        document_id=doc_id, ingest_id=ingest.id, url=ingest.url, source=ingest.source,
-        published_at=ingest.published_at, received_at=ingest.received_at, match=match,
-        similarity=similarity,
-    ))
+async def _text_hash_owner(conn: AsyncConnection, text_hash: str) -> str | None:
+    return await conn.scalar(select(signatures.c.document_id)
+                             .where(signatures.c.text_hash == text_hash))
 
 
-async def _replace_signature(conn: AsyncConnection, doc_id: str, fp: Fingerprint) -> bool:
-    """Point the document's signature at its new canonical text."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(update(signatures).where(signatures.c.document_id == doc_id).values(
-                text_hash=fp.text_hash, hashvalues=encode_hashvalues(fp.hashvalues), size=fp.size,
-            ))
-    except IntegrityError:
-        # Another document already has exactly this text; keep ours as it is.
-        return False
-    return True
+async def _last_change_seq(conn: AsyncConnection) -> int:
+    """The highest feed position committed. Read under `serialize_decisions`, so the numbers
+    a transaction hands out after it commit in order (a feed reader never skips one)."""
+    return int(await conn.scalar(select(func.max(documents.c.change_seq))) or 0)
 
 
-def _upgraded_text(
-    version: int, ingest: Ingest, extracted: Extracted, now: datetime
-) -> dict[str, Any]:
-    """The fuller version becomes canonical; the id stays, the version grows."""
-    values: dict[str, Any] = {"text": extracted.text, "version": version, "updated_at": now,
-                              "canonical_ingest_id": ingest.id}
-    title = ingest.title or extracted.title
-    if title:
-        values["title"] = title
-    return values
+_FINISH = (
+    update(ingests)
+    .where(ingests.c.id == bindparam("b_id"))
+    .values(status="done", document_id=bindparam("b_document"), match=bindparam("b_match"),
+            similarity=bindparam("b_similarity"), error=None, error_code=None,
+            updated_at=bindparam("b_now"))
+)
+_COPIES_ADDED = (
+    update(documents)
+    .where(documents.c.id == bindparam("b_id"))
+    .values(provenance_count=documents.c.provenance_count + bindparam("b_added"),
+            change_seq=bindparam("b_seq"))
+)
+_UPGRADED = (
+    update(documents)
+    .where(documents.c.id == bindparam("b_id"))
+    .values(provenance_count=documents.c.provenance_count + bindparam("b_added"),
+            change_seq=bindparam("b_seq"), text=bindparam("b_text"),
+            version=bindparam("b_version"), updated_at=bindparam("b_now"),
+            canonical_ingest_id=bindparam("b_canonical"),
+            title=func.coalesce(bindparam("b_title"), documents.c.title))
+)
+_SIGNATURE_REPLACED = (
+    update(signatures)
+    .where(signatures.c.document_id == bindparam("b_id"))
+    .values(text_hash=bindparam("b_text_hash"), hashvalues=bindparam("b_hashvalues"),
+            size=bindparam("b_size"))
+)
 
 
-async def _record_event(
-    conn: AsyncConnection, doc_id: str, kind: str, version: int, ingest_id: str | None,
-    at: datetime,
-) -> int:
-    """Append to the change log; the returned seq becomes the document's feed cursor.
+class _BatchWrite:
+    """The rows one batch of decisions writes, planned in memory in order, then written with
+    one executemany per statement.
 
-    The caller took `serialize_event_order` as its transaction's first lock: taking it here,
-    after row locks, would let two transactions wait on each other (a deadlock).
+    Planning reads what it must first (which ingests are still open, the matched documents,
+    the owners of upgraded texts' hashes, the last feed position): under `serialize_decisions`
+    nothing changes them until the commit.
     """
-    result = await conn.execute(events.insert().values(
-        document_id=doc_id, kind=kind, version=version, ingest_id=ingest_id, at=at,
-    ).returning(events.c.seq))
-    return int(result.scalar_one())
+
+    def __init__(self, conn: AsyncConnection, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+        self.new_documents: dict[str, dict[str, Any]] = {}
+        self.new_signatures: dict[str, dict[str, Any]] = {}
+        self.changed: dict[str, dict[str, Any]] = {}  # existing documents: their changes
+        self.replaced_signatures: dict[str, dict[str, Any]] = {}
+        self.provenance: list[dict[str, Any]] = []
+        self.finished: list[dict[str, Any]] = []
+        self.pages: list[tuple[str, Sequence[str]]] = []
+
+    async def plan(self, decisions: Sequence[Decision]) -> list[Outcome]:
+        conn = self.conn
+        open_ids = set((await conn.execute(select(ingests.c.id).where(
+            ingests.c.id.in_([d.ingest.id for d in decisions]),
+            ingests.c.status.in_(OPEN_STATES),
+        ))).scalars())
+        targets = {d.document_id for d in decisions if d.verdict.kind != "new"}
+        versions: dict[str, int] = dict((await conn.execute(
+            select(documents.c.id, documents.c.version).where(documents.c.id.in_(targets))
+        )).all()) if targets else {}
+        upgrade_hashes = [d.fingerprint.text_hash for d in decisions if d.verdict.upgrade]
+        hash_owner: dict[str, str] = dict((await conn.execute(
+            select(signatures.c.text_hash, signatures.c.document_id)
+            .where(signatures.c.text_hash.in_(upgrade_hashes))
+        )).all()) if upgrade_hashes else {}
+        seq = await _last_change_seq(conn)
+        outcomes: list[Outcome] = []
+        for decision in decisions:
+            ingest = decision.ingest
+            if ingest.id not in open_ids:
+                outcomes.append("duplicate")
+                continue
+            doc_id = decision.document_id
+            if decision.verdict.kind == "new":
+                self._new_document(decision)
+                hash_owner[decision.fingerprint.text_hash] = doc_id
+                versions[doc_id] = 1
+                outcome: Outcome = "recorded"
+            elif doc_id not in versions:
+                outcomes.append("waiting")  # claimed by another worker, not committed yet
+                continue
+            else:
+                outcome = self._copy(decision, versions, hash_owner)
+            open_ids.discard(ingest.id)  # the same ingest twice in a batch counts once
+            seq += 1
+            self._row_of(doc_id)["change_seq"] = seq
+            self.provenance.append(_provenance_row(decision))
+            self.finished.append({
+                "b_id": ingest.id, "b_document": doc_id, "b_match": decision.verdict.kind,
+                "b_similarity": decision.verdict.similarity, "b_now": self.now,
+            })
+            self.pages.append((ingest.source, decision.line_keys))
+            outcomes.append(outcome)
+        return outcomes
+
+    def _new_document(self, decision: Decision) -> None:
+        ingest, extracted, fp = decision.ingest, decision.extracted, decision.fingerprint
+        doc_id = decision.document_id
+        self.new_documents[doc_id] = {
+            "id": doc_id,
+            "title": ingest.title or extracted.title,
+            "text": extracted.text,
+            "language": ingest.language or extracted.language,
+            "url": ingest.url,
+            "source": ingest.source,
+            "published_at": ingest.published_at or extracted.published_at,
+            "first_seen_at": ingest.received_at,
+            "updated_at": self.now,
+            "version": 1,
+            "canonical_ingest_id": ingest.id,
+            "provenance_count": 0,  # counted with the provenance rows, as for copies
+            "change_seq": 0,
+        }
+        self.new_signatures[doc_id] = {"document_id": doc_id, **_signature_values(fp),
+                                       "seen_at": ingest.received_at.timestamp()}
+
+    def _copy(self, decision: Decision, versions: dict[str, int],
+              hash_owner: dict[str, str]) -> Outcome:
+        doc_id, fp = decision.document_id, decision.fingerprint
+        row = self._row_of(doc_id)
+        owner = hash_owner.get(fp.text_hash)
+        if not decision.verdict.upgrade or owner not in (None, doc_id):
+            return "recorded"  # no upgrade, or another document has exactly this text
+        versions[doc_id] += 1
+        ingest, extracted = decision.ingest, decision.extracted
+        row.update(text=extracted.text, version=versions[doc_id], updated_at=self.now,
+                   canonical_ingest_id=ingest.id)
+        if title := ingest.title or extracted.title:
+            row["title"] = title
+        signature = {**_signature_values(fp)}
+        if doc_id in self.new_signatures:
+            self.new_signatures[doc_id].update(signature)
+        else:
+            self.replaced_signatures[doc_id] = signature
+        hash_owner[fp.text_hash] = doc_id
+        return "upgraded"
+
+    def _row_of(self, doc_id: str) -> dict[str, Any]:
+        """The row being inserted, or the changes to an existing document (copies counted)."""
+        row = self.new_documents.get(doc_id)
+        return row if row is not None else self.changed.setdefault(doc_id, {"added": 0})
+
+    async def execute(self) -> None:
+        conn = self.conn
+        for doc_id in (p["document_id"] for p in self.provenance):
+            row = self.new_documents.get(doc_id)
+            if row is not None:
+                row["provenance_count"] += 1
+            else:
+                self.changed[doc_id]["added"] += 1
+        if self.new_documents:
+            await conn.execute(documents.insert(), list(self.new_documents.values()))
+            await conn.execute(signatures.insert(), list(self.new_signatures.values()))
+        if self.replaced_signatures:
+            await conn.execute(_SIGNATURE_REPLACED, [
+                {"b_id": doc_id, "b_text_hash": v["text_hash"], "b_hashvalues": v["hashvalues"],
+                 "b_size": v["size"]} for doc_id, v in self.replaced_signatures.items()
+            ])
+        copies = [(doc_id, row) for doc_id, row in self.changed.items() if "text" not in row]
+        upgraded = [(doc_id, row) for doc_id, row in self.changed.items() if "text" in row]
+        if copies:
+            await conn.execute(_COPIES_ADDED, [
+                {"b_id": doc_id, "b_added": row["added"], "b_seq": row["change_seq"]}
+                for doc_id, row in copies
+            ])
+        if upgraded:
+            await conn.execute(_UPGRADED, [
+                {"b_id": doc_id, "b_added": row["added"], "b_seq": row["change_seq"],
+                 "b_text": row["text"], "b_version": row["version"], "b_now": row["updated_at"],
+                 "b_canonical": row["canonical_ingest_id"], "b_title": row.get("title")}
+                for doc_id, row in upgraded
+            ])
+        if self.provenance:
+            await conn.execute(provenance.insert(), self.provenance)
+            await conn.execute(_FINISH, self.finished)
+        await chrome_store.count_pages(conn, self.pages, self.now.timestamp())
 
 
+def _provenance_row(decision: Decision) -> dict[str, Any]:
+    ingest, verdict = decision.ingest, decision.verdict
+    return {
+        "document_id": decision.document_id, "ingest_id": ingest.id, "url": ingest.url,
+        "source": ingest.source, "published_at": ingest.published_at,
+        "received_at": ingest.received_at, "match": verdict.kind,
+        "similarity": verdict.similarity,
+    }

@@ -1,0 +1,266 @@
+"""The ports: what the engine needs from a queue, an index and a store, in batches.
+
+Every operation on the hot path takes or returns a batch, so that one round trip (one XREADGROUP,
+one pipeline, one transaction) serves many articles. The adapters live in `adapters/memory`
+(embedded queue and index), `adapters/redis` (Streams queue, shared index) and `adapters/sql`
+(SQLite and PostgreSQL through one SQLAlchemy Core module); nothing outside `adapters/` and
+`service/backends.py` names an adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from canonry.workers.analysis import SourceChrome
+from canonry.workers.article import Extracted, RawArticle
+from canonry.workers.dedup.fingerprint import Fingerprint
+from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.dedup.match import Verdict
+from canonry.workers.identity import document_id_for
+
+# -- records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message handed to a worker. `token` is the backend's message id ("" in-process)."""
+
+    ingest_id: str
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message given up on. `failed_at` is seconds since the epoch; `id` is the queue's own
+    name for the entry ("" where the queue keeps none)."""
+
+    ingest_id: str
+    error: str
+    failed_at: float
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewIngest:
+    """An accepted article, as the API commits it."""
+
+    id: str
+    url: str
+    source: str
+    content_hash: str
+    title: str | None
+    text: str | None
+    html: str | None
+    language: str | None
+    published_at: datetime | None
+    metadata: dict[str, Any] | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """An ingest being processed: its raw payload and what the worker needs to record it."""
+
+    id: str
+    url: str
+    source: str
+    title: str | None
+    text: str | None
+    html: str | None
+    language: str | None
+    published_at: datetime | None
+    received_at: datetime
+    attempts: int
+
+    @property
+    def raw(self) -> RawArticle:
+        return RawArticle(url=self.url, text=self.text, html=self.html, title=self.title,
+                          source=self.source, language=self.language)
+
+    @property
+    def own_document_id(self) -> str:
+        """The id this ingest's document gets if it turns out to be a new story."""
+        return document_id_for(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlDocument:
+    """The document a URL last contributed to, and whether the URL is its canonical one."""
+
+    entry: IndexEntry
+    url_is_canonical: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One article's verdict with everything its commit writes."""
+
+    ingest: Ingest
+    verdict: Verdict
+    extracted: Extracted
+    fingerprint: Fingerprint
+    line_keys: Sequence[str]
+
+    @property
+    def document_id(self) -> str:
+        if self.verdict.kind == "new":
+            return self.ingest.own_document_id
+        assert self.verdict.document_id is not None
+        return self.verdict.document_id
+
+
+Outcome = Literal["recorded", "upgraded", "duplicate", "waiting"]
+"""What committing a decision did: recorded; recorded and the canonical text was upgraded (the
+index must learn its new signature); nothing, the ingest was already finished (a duplicate
+delivery); nothing, the matched canonical is not committed yet (retry later)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An attempt's error. `final` marks the ingest failed (it is dead-lettered)."""
+
+    ingest_id: str
+    code: str
+    message: str
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Insert `entry` into the index unless a candidate outside `seen` exists."""
+
+    entry: IndexEntry
+    seen: Collection[str]
+
+
+# -- ports -------------------------------------------------------------------------------------
+
+
+class WorkQueue(Protocol):
+    """Messages are ingest ids; the database holds the articles, so the queue never holds the
+    only copy of anything."""
+
+    async def enqueue(self, ingest_ids: Sequence[str]) -> None:
+        """Dispatch accepted ingests to the workers."""
+
+    async def receive(self, max_count: int, wait: float) -> list[Delivery]:
+        """Up to `max_count` messages; empty when none arrived within `wait` seconds."""
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Their work is committed: never deliver them again."""
+
+    async def release(self, deliveries: Sequence[tuple[Delivery, float]]) -> None:
+        """Hand messages back, each for another try after its delay in seconds."""
+
+    async def dead_letter(self, deliveries: Sequence[tuple[Delivery, str]]) -> None:
+        """Give up on messages: keep each, with its error, where operators can replay it."""
+
+    async def dead_letters(self, limit: int) -> list[DeadLetter]:
+        """Messages the queue itself keeps as dead letters (failed ingests are in the store)."""
+
+    async def replay(self, ingest_ids: Sequence[str] | None = None) -> list[str]:
+        """Queue these dead letters (all, when None) again; the ingest ids dispatched."""
+
+    async def drained(self) -> bool:
+        """No work left: nothing queued, in flight or waiting for a retry."""
+
+    async def wait_drained(self) -> None:
+        """Return once `drained()` (burst workers, backfill)."""
+
+    async def ping(self) -> None:
+        """Raise when the backend does not answer."""
+
+    async def close(self) -> None: ...
+
+
+class DedupIndex(Protocol):
+    """The LSH index: derived data (signatures live in the store), rebuilt by `load`.
+
+    `claim` is the one operation that needs care: "insert me unless a candidate appeared that I
+    have not judged", atomic per claim against every other claim, so two workers seeing two
+    copies of a story at once still produce one canonical.
+    """
+
+    async def candidates(self, signatures: Sequence[Sequence[int]]) -> list[list[IndexEntry]]:
+        """Per signature, the entries sharing at least one band, by document id."""
+
+    async def claim(self, claims: Sequence[Claim]) -> list[list[IndexEntry]]:
+        """Claims in order; per claim, the unjudged candidates found (empty: inserted)."""
+
+    async def replace(self, entries: Sequence[IndexEntry]) -> None:
+        """Documents whose canonical text changed: index their new signatures instead."""
+
+    async def remove(self, document_ids: Sequence[str]) -> None: ...
+
+    async def load(self, entries: Iterable[IndexEntry]) -> None:
+        """Add entries in bulk (the rebuild from stored signatures)."""
+
+    async def evict_older_than(self, timestamp: float) -> int:
+        """Drop entries first seen before `timestamp`; return how many."""
+
+    async def size(self) -> int: ...
+
+    async def clear(self) -> int:
+        """Drop everything (before a rebuild); how many keys or entries went."""
+
+    async def close(self) -> None: ...
+
+
+class Store(Protocol):
+    """The database: accepted ingests, their processing state, documents and provenance.
+
+    Every batch of decisions commits in one transaction and is idempotent: a message processed
+    twice finds its ingest finished and changes nothing.
+    """
+
+    async def accept(self, items: Sequence[NewIngest]) -> tuple[list[str], set[str]]:
+        """Insert new ingests, ignoring re-posts; each item's status, and the ids created."""
+
+    async def open_ingest_ids(self, untouched_since: datetime | None = None) -> list[str]:
+        """Accepted but unfinished ingests (only those untouched since then, if given)."""
+
+    async def start_attempts(self, ingest_ids: Sequence[str]) -> dict[str, Ingest]:
+        """Mark open ingests `processing` and count the attempt; finished ones are left out."""
+
+    async def source_chrome(self, sources: Collection[str]) -> dict[str, SourceChrome]:
+        """Per source, its learned boilerplate lines (sources never seen are left out)."""
+
+    async def cross_source_chrome(self) -> dict[str, int]:
+        """Lines many sources print: line key → number of sources."""
+
+    async def exact_documents(self, text_hashes: Collection[str]) -> dict[str, str]:
+        """Documents whose canonical text has one of these hashes: text hash → document id."""
+
+    async def url_documents(self, urls: Collection[str]) -> dict[str, UrlDocument]:
+        """The document each known URL last contributed to."""
+
+    async def existing_documents(self, document_ids: Collection[str]) -> set[str]: ...
+
+    async def record(self, decisions: Sequence[Decision]) -> list[Outcome]:
+        """Commit a batch of decisions in one transaction, in order; one outcome each."""
+
+    async def record_failures(self, failures: Sequence[Failure]) -> None: ...
+
+    async def requeue(self, ingest_id: str) -> bool:
+        """Put a dead-lettered ingest back to `queued` with a fresh attempt budget."""
+
+    async def failed_ingests(self, limit: int) -> list[dict[str, Any]]: ...
+
+    async def index_entries(self, seen_since: float) -> list[IndexEntry]:
+        """Signatures of documents first seen since then: what the LSH index holds."""
+
+    async def canonicals(self, source: str | None, after: str,
+                         limit: int) -> list[tuple[str, Ingest]]:
+        """(document id, canonical ingest with its raw payload), by document id."""
+
+    async def record_reclean(self, document_id: str, extracted: Extracted,
+                             fp: Fingerprint) -> bool: ...
+
+    async def prune_chrome(self, seen_before: float) -> int: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
