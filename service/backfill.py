@@ -5,10 +5,8 @@ everything is processed; with Redis it only enqueues and the worker fleet does t
 
 from __future__ import annotations
 
-import gzip
 import json
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from canonry.service.backends import open_backends
@@ -16,14 +14,7 @@ from canonry.service.config import Settings
 from canonry.service.engine import running_engine
 from canonry.service.ingest import ProblemError, accept_and_dispatch, validate_articles
 from canonry.service.worker_process import drained
-
-
-def _lines(path: str) -> Iterator[tuple[int, str]]:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield number, line
+from canonry.workers.jsonl import jsonl_lines
 
 
 def _article(line: str) -> Any:
@@ -40,7 +31,7 @@ async def backfill(settings: Settings, path: str, *, batch_size: int = 500) -> i
         settings, backends, run_workers=backends.embedded
     ):
         batch: list[Any] = []
-        for number, line in _lines(path):
+        for number, line in jsonl_lines(path):
             try:
                 batch.append(_article(line))
             except ProblemError as exc:

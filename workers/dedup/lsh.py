@@ -119,9 +119,6 @@ class BandIndex:
     def __contains__(self, document_id: object) -> bool:
         return document_id in self._entries
 
-    def get(self, document_id: str) -> IndexEntry | None:
-        return self._entries.get(document_id)
-
     def add(self, entry: IndexEntry) -> None:
         if entry.document_id in self._entries:
             raise KeyError(f"document {entry.document_id!r} is already indexed; use replace()")
@@ -166,9 +163,6 @@ class BandIndex:
             if entry is not None and entry.seen_at == seen_at and self.remove(document_id):
                 removed += 1
         return removed
-
-    def entries(self) -> list[IndexEntry]:
-        return [self._entries[doc] for doc in sorted(self._entries)]
 
     @classmethod
     def from_entries(cls, entries: list[IndexEntry], config: LSHConfig = DEFAULT_LSH) -> Self:

@@ -11,12 +11,11 @@ adjusted Rand index, recall per kind of copy, and throughput. Reading the file i
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
 from math import comb
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from canonry.workers.article import Extracted, RawArticle
 from canonry.workers.dedup.fingerprint import DEFAULT, Fingerprint, MinHashConfig, fingerprint
 from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig
 from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, decide
+from canonry.workers.jsonl import read_jsonl
 
 ExtractFn = Callable[[RawArticle], Extracted]
 
@@ -80,10 +80,7 @@ def adjusted_rand_index(pred: Sequence[Hashable], truth: Sequence[Hashable]) -> 
 
 
 def load_articles(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    return rows[:limit] if limit is not None else rows
+    return list(islice(read_jsonl(path), limit))
 
 
 def raw_text(raw: RawArticle) -> Extracted:

@@ -7,17 +7,16 @@ averages. Reading the labelled file is the only I/O here; `extract` itself stays
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import extract
+from canonry.workers.jsonl import read_jsonl
 
 _WORD = re.compile(r"\w+")
 NGRAM = 4
@@ -48,15 +47,6 @@ def ngram_prf(pred: str, truth: str) -> tuple[float, float]:
 
 def f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-
-
-def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
 
 
 def _article(row: dict[str, Any]) -> RawArticle:
