@@ -36,7 +36,7 @@ def test_s_curve_numbers_of_the_default():
 def test_band_keys_compact_stable_and_band_numbered():
     hv = tuple(range(256))
     keys = band_keys(hv, LSHConfig(bands=2, rows=3))
-    assert keys == [
+    assert list(keys) == [
         b"\x00\x00" + b"\x00\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00",
         b"\x00\x01" + b"\x03\x00\x00\x00\x04\x00\x00\x00\x05\x00\x00\x00",
     ]

@@ -30,11 +30,15 @@ from canonry.workers.analysis import (
     ExtractFn,
     analyse_batch,
 )
+from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import extract_page
 
 log = structlog.get_logger("canonry.pool")
 
 WORKER_CRASHED = "worker_crashed"
+WARM_UP = RawArticle(url="https://warm-up.invalid/", text=(
+    "The council approved the new budget on Tuesday after a long debate about schools, roads "
+    "and the library, which will open on Sundays from next spring."))
 # Below this many articles per process, shipping a chunk costs more than it saves.
 MIN_CHUNK = 4
 
@@ -83,7 +87,7 @@ class ProcessAnalyser:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.processes, mp_context=self._context,
-                                   initializer=_exit_with, initargs=(os.getpid(),))
+                                   initializer=_prepare_process, initargs=(os.getpid(),))
 
     async def start(self) -> None:
         """Start every process now, not on the first batch."""
@@ -124,6 +128,13 @@ class ProcessAnalyser:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._executor.shutdown, True, cancel_futures=True)
+
+
+def _prepare_process(engine_pid: int) -> None:
+    """In each pool process, before its first batch: load what the pipeline loads lazily (the
+    language model takes about a second), and exit with the engine."""
+    analyse_batch(AnalysisBatch([WARM_UP], {}, {}))
+    _exit_with(engine_pid)
 
 
 def _exit_with(engine_pid: int, poll: float = 1.0) -> None:

@@ -11,6 +11,7 @@ import heapq
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Self
 
 import numpy as np
@@ -73,19 +74,30 @@ class LSHConfig:
 DEFAULT_LSH = LSHConfig()
 
 
-def band_keys(hashvalues: Sequence[int], config: LSHConfig = DEFAULT_LSH) -> list[bytes]:
+def band_keys(hashvalues: Sequence[int], config: LSHConfig = DEFAULT_LSH) -> tuple[bytes, ...]:
     """One key per band: band number (2 bytes, big-endian) then the band's `rows` hash values
     (4 bytes each, little-endian, as stored). Raw values rather than a hash of them: short
-    (10 bytes for 2 rows), collision-free, and trivially the same in any language."""
+    (10 bytes for 2 rows), collision-free, and trivially the same in any language.
+
+    A signature's keys are asked for several times on its way (candidates, the batch's own new
+    stories, the claim, the insert): computed once, kept in a small cache."""
+    return _band_keys(tuple(hashvalues), config)
+
+
+@lru_cache(maxsize=8192)
+def _band_keys(hashvalues: tuple[int, ...], config: LSHConfig) -> tuple[bytes, ...]:
     needed = config.bands * config.rows
     if len(hashvalues) < needed:
         raise ValueError(f"{len(hashvalues)} hash values cannot fill {needed} band rows")
     raw = np.asarray(hashvalues[:needed], dtype=_WIRE_DTYPE).tobytes()
     width = config.rows * _WIRE_DTYPE.itemsize
-    return [
-        struct.pack(">H", band) + raw[band * width : (band + 1) * width]
-        for band in range(config.bands)
-    ]
+    return tuple(prefix + raw[band * width : (band + 1) * width]
+                 for band, prefix in enumerate(_band_prefixes(config.bands)))
+
+
+@lru_cache(maxsize=4)
+def _band_prefixes(bands: int) -> tuple[bytes, ...]:
+    return tuple(struct.pack(">H", band) for band in range(bands))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +120,7 @@ class BandIndex:
     def __init__(self, config: LSHConfig = DEFAULT_LSH) -> None:
         self.config = config
         self._entries: dict[str, IndexEntry] = {}
-        self._keys: dict[str, list[bytes]] = {}
+        self._keys: dict[str, tuple[bytes, ...]] = {}
         self._buckets: dict[bytes, set[str]] = {}
         # (seen_at, document_id) in time order; stale pairs (replaced/removed) are skipped.
         self._clock: list[tuple[float, str]] = []
