@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from canonry.service import keys
+from canonry.service.acceptance import GroupCommit
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import running_engine
@@ -39,6 +40,7 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
         app[keys.QUEUE] = backends.queue
         app[keys.INDEX] = backends.index
         app[keys.READS] = Reads(backends.database)
+        app[keys.ACCEPTANCE] = GroupCommit(backends.store, backends.queue)
         yield
 
 

@@ -9,10 +9,11 @@ import json
 import sys
 from typing import Any
 
+from canonry.service.acceptance import accept_and_dispatch
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import running_engine
-from canonry.service.ingest import ProblemError, accept_and_dispatch, validate_articles
+from canonry.service.ingest import ProblemError, new_ingests, validate_articles
 from canonry.service.worker_process import drained
 from canonry.workers.jsonl import jsonl_lines
 
@@ -39,10 +40,10 @@ async def backfill(settings: Settings, path: str, *, batch_size: int = 500) -> i
                 reasons = "; ".join(f"{e.field}: {e.message}" for e in exc.errors or [])
                 print(f"line {number}: skipped: {reasons or exc.detail}", file=sys.stderr)
             if len(batch) >= batch_size:
-                await accept_and_dispatch(backends.store, backends.queue, batch)
+                await accept_and_dispatch(backends.store, backends.queue, new_ingests(batch))
                 accepted, batch = accepted + len(batch), []
         if batch:
-            await accept_and_dispatch(backends.store, backends.queue, batch)
+            await accept_and_dispatch(backends.store, backends.queue, new_ingests(batch))
             accepted += len(batch)
         if backends.embedded:
             await drained(backends.queue)

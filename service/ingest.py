@@ -18,12 +18,12 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from canonry.schemas.api import ArticleIn, FieldError, IngestReceipt
-from canonry.service.keys import QUEUE, SETTINGS, STORE
+from canonry.service.keys import ACCEPTANCE, SETTINGS
 from canonry.service.problems import ProblemError
 from canonry.workers import metrics
 from canonry.workers.adapters.sql.store import utcnow
 from canonry.workers.identity import content_hash, ingest_id_for
-from canonry.workers.ports import NewIngest, Store, WorkQueue
+from canonry.workers.ports import NewIngest
 
 JSON_TYPES = {"application/json"}
 UNAVAILABLE = (OSError, DBAPIError, RedisError)
@@ -93,6 +93,12 @@ def validate_articles(items: list[Any], batch: bool) -> list[ArticleIn]:
     return articles
 
 
+def new_ingests(articles: list[ArticleIn]) -> list[NewIngest]:
+    """The rows to commit, received now."""
+    received_at = utcnow()
+    return [new_ingest(article, received_at) for article in articles]
+
+
 def new_ingest(article: ArticleIn, received_at: Any) -> NewIngest:
     digest = content_hash(article.text, article.html)
     return NewIngest(
@@ -101,19 +107,6 @@ def new_ingest(article: ArticleIn, received_at: Any) -> NewIngest:
         text=article.text, html=article.html, language=article.language,
         published_at=article.published_at, metadata=article.metadata, received_at=received_at,
     )
-
-
-async def accept_and_dispatch(
-    store: Store, queue: WorkQueue, articles: list[ArticleIn]
-) -> tuple[list[NewIngest], list[str], set[str]]:
-    """Commit the articles, then dispatch those still waiting (a re-post of one not yet
-    processed is dispatched again: harmless, the worker acks what is already done)."""
-    received_at = utcnow()
-    new = [new_ingest(article, received_at) for article in articles]
-    statuses, created = await store.accept(new)
-    waiting = [item.id for item, status in zip(new, statuses, strict=True) if status == "queued"]
-    await queue.enqueue(list(dict.fromkeys(waiting)))
-    return new, statuses, created
 
 
 async def post_ingest(request: web.Request) -> web.Response:
@@ -136,19 +129,18 @@ async def post_ingest(request: web.Request) -> web.Response:
                                 f"{settings.max_batch}", slug="batch-too-large")
     articles = validate_articles(items, batch)
 
+    new = new_ingests(articles)
     try:
-        new, statuses, created = await accept_and_dispatch(
-            request.app[STORE], request.app[QUEUE], articles
-        )
+        accepted = await request.app[ACCEPTANCE].accept(new)
     except UNAVAILABLE as exc:
         # Never a 202 we cannot keep. Whatever was committed before the failure is safe: a
         # retry returns the same ids, and the reconciler dispatches anything left queued.
         raise ProblemError(503, f"storage or queue unavailable, retry later: {exc}",
                            slug="unavailable", headers={"Retry-After": "5"}) from exc
-    metrics.ACCEPTED.inc(len(created))
+    metrics.ACCEPTED.inc(len(accepted.created))
     receipts = [
         IngestReceipt(ingest_id=item.id, status=status, status_url=f"/ingest/{item.id}")
-        for item, status in zip(new, statuses, strict=True)
+        for item, status in zip(new, accepted.statuses, strict=True)
     ]
     if batch:
         body: Any = {"receipts": [r.model_dump() for r in receipts]}

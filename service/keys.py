@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from canonry.service.acceptance import GroupCommit
 from canonry.service.backends import Backends
 from canonry.service.config import Settings
 from canonry.service.reads import Reads
@@ -15,3 +16,4 @@ STORE = web.AppKey("store", Store)
 READS = web.AppKey("reads", Reads)
 QUEUE = web.AppKey("queue", WorkQueue)
 INDEX = web.AppKey("index", DedupIndex)
+ACCEPTANCE = web.AppKey("acceptance", GroupCommit)

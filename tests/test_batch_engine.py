@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from canonry.schemas.tables import ingests
+from canonry.service.acceptance import accept_and_dispatch
 from canonry.service.config import Settings
-from canonry.service.ingest import accept_and_dispatch, validate_articles
+from canonry.service.ingest import new_ingests, validate_articles
 from canonry.service.migrations import upgrade
 from canonry.workers.adapters.memory.index import MemoryIndex
 from canonry.workers.adapters.memory.queue import InProcessQueue
@@ -41,8 +42,8 @@ async def run(settings: Settings, articles: list[dict], options: WorkerOptions,
     store, queue = SqlStore.connect(settings.database_url), InProcessQueue()
     worker = Worker(store, queue, MemoryIndex(), options, analyser)
     try:
-        await accept_and_dispatch(store, queue, validate_articles(
-            [{k: v for k, v in a.items() if k != "cluster"} for a in articles], batch=True))
+        await accept_and_dispatch(store, queue, new_ingests(validate_articles(
+            [{k: v for k, v in a.items() if k != "cluster"} for a in articles], batch=True)))
         running = asyncio.create_task(worker.run())
         await queue.wait_drained()
         worker.stop()

@@ -30,9 +30,12 @@ class InProcessQueue:
 
     async def receive(self, max_count: int, wait: float) -> list[Delivery]:
         try:
-            first = await asyncio.wait_for(self._queue.get(), wait)
-        except TimeoutError:
-            return []
+            first = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            try:
+                first = await asyncio.wait_for(self._queue.get(), wait)
+            except TimeoutError:
+                return []
         batch = [first]
         with contextlib.suppress(asyncio.QueueEmpty):
             while len(batch) < max_count:
