@@ -9,12 +9,12 @@ lists and footers at either side fall away.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
 from canonry.workers.clean import rules
+from canonry.workers.scripts import UNSPACED_CHAR
 
 
 class Label(Enum):
@@ -67,21 +67,16 @@ class BodyOptions:
 DEFAULT_BODY = BodyOptions()
 
 
-# Scripts written without spaces between words: Han, kana, Thai, Lao, Myanmar, Khmer.
-_UNSPACED = re.compile(
-    r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf"
-    r"\u4e00-\u9fff\uf900-\ufaff]"
-)
 # About how many characters of those scripts make one word.
 UNSPACED_CHARS_PER_WORD = 2.0
 
 
 def _weight(text: str) -> float:
     """Length in words; in scripts without spaces, characters count by `UNSPACED_CHARS_PER_WORD`."""
-    unspaced = len(_UNSPACED.findall(text))
+    unspaced = len(UNSPACED_CHAR.findall(text))
     if not unspaced:
         return float(len(rules.WORD.findall(text)))
-    spaced = len(rules.WORD.findall(_UNSPACED.sub(" ", text)))
+    spaced = len(rules.WORD.findall(UNSPACED_CHAR.sub(" ", text)))
     return spaced + unspaced / UNSPACED_CHARS_PER_WORD
 
 

@@ -11,22 +11,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from canonry.workers.scripts import UNSPACED_CHAR
+
 # Apostrophes join the word they sit in ("don't" == "don’t" == "dont") instead of splitting it.
 _APOSTROPHES = frozenset("'’‘`´ʼʹ′")
 _SPACES = re.compile(r"\s+")
 
 # Scripts whose text has no spaces between words (ranges are inclusive). Hangul is absent on
 # purpose: Korean puts spaces between words.
-_UNSPACED_RANGES: tuple[tuple[int, int], ...] = (
-    (0x0E00, 0x0EFF),  # Thai, Lao
-    (0x1000, 0x109F),  # Myanmar
-    (0x1780, 0x17FF),  # Khmer
-    (0x3040, 0x30FF),  # Hiragana, Katakana
-    (0x3400, 0x4DBF),  # CJK extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0x20000, 0x3FFFF),  # CJK extensions B and later
-)
 # Share of letters from those scripts above which a text is shingled by characters. A few
 # Latin brand names in a Japanese article do not make it a spaced text, nor the reverse.
 UNSPACED_SHARE = 0.3
@@ -67,21 +59,15 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", mapped).strip()
 
 
-def _is_unspaced_char(ch: str) -> bool:
-    cp = ord(ch)
-    return any(lo <= cp <= hi for lo, hi in _UNSPACED_RANGES)
-
-
 def is_unspaced(text: str) -> bool:
     """True when most of the text's letters are in a script written without word spaces.
 
     Decided from the characters, not a language tag: tags are often missing or wrong on feeds.
     """
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
+    unspaced = sum(1 for ch in UNSPACED_CHAR.findall(text) if ch.isalpha())
+    if not unspaced:  # most texts: one scan in C decides
         return False
-    unspaced = sum(1 for ch in letters if _is_unspaced_char(ch))
-    return unspaced >= UNSPACED_SHARE * len(letters)
+    return unspaced >= UNSPACED_SHARE * sum(1 for ch in text if ch.isalpha())
 
 
 def word_shingles(normalized: str, size: int) -> set[str]:
