@@ -78,3 +78,19 @@ def test_serialisation_round_trip():
 def test_estimate_jaccard_rejects_mismatched_lengths():
     with pytest.raises(ValueError):
         estimate_jaccard((1, 2), (1, 2, 3))
+
+
+def test_vectorised_signature_equals_datasketch_update_per_shingle() -> None:
+    """Stored signatures stay valid: the numpy MinHash gives datasketch's values exactly."""
+    from datasketch import MinHash
+
+    from canonry.workers.dedup.shingle import shingles
+    from tests import synthetic
+
+    texts = [synthetic.story(n) for n in range(60)]
+    texts += ["", "one", "日本語のテキストです。" * 30, "word " * 3000, "Ünïcödé ≠ ascii, ①②"]
+    for text in texts:
+        naive = MinHash(num_perm=256, seed=1)
+        for shingle in shingles(text):
+            naive.update(shingle.encode("utf-8"))
+        assert fingerprint(text).hashvalues == tuple(int(v) for v in naive.hashvalues)

@@ -1,7 +1,10 @@
 """MinHash fingerprints of clean article text, and their compact byte form.
 
 The signature is datasketch's `MinHash` with its default scheme ("affine32": SHA-1-32 of each
-shingle, pre-mixed, then `num_perm` odd affine permutations mod 2^32) and a fixed seed. Changing
+shingle, pre-mixed with the MurmurHash3 finalizer, then `num_perm` odd affine permutations mod
+2^32) and a fixed seed, computed here with numpy over the whole shingle set at once (datasketch
+hashes each shingle through a Python call and a struct unpack; the values are identical, and a
+test holds them to `MinHash.update`). Changing
 `num_perm`, `seed`, the shingle sizes, the normalisation in `shingle.py`, or the datasketch
 scheme/hash function changes every hash value: signatures stored in the database or the Redis
 band index then no longer compare with new ones and must be recomputed.
@@ -10,6 +13,7 @@ band index then no longer compare with new ones and must be recomputed.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,17 +53,45 @@ class Fingerprint:
     size: int  # number of distinct shingles
 
 
+# affine32 arithmetic: uint32 products and sums wrap mod 2^32, which is the scheme's modulus.
+_EMPTY_VALUE = np.uint32(2**32 - 1)
+# Shingles permuted per numpy pass: bounds the n x num_perm scratch (1 MiB at 256 permutations)
+# so that very long texts stay in cache instead of allocating one huge matrix.
+_CHUNK = 1024
+
+
 @lru_cache(maxsize=8)
-def _template(num_perm: int, seed: int) -> MinHash:
-    # Drawing the permutations is the costly part of MinHash(); copies share them.
-    return MinHash(num_perm=num_perm, seed=seed)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's own draw of the permutation parameters, so stored signatures stay valid."""
+    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
+    return a.astype(np.uint32), b.astype(np.uint32)
+
+
+def _fmix32(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, datasketch's pre-mix before the permutations."""
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    return values ^ (values >> np.uint32(16))
+
+
+def _shingle_hashes(shingle_set: set[str]) -> np.ndarray:
+    """datasketch's sha1_hash32 of every shingle: the first 4 digest bytes, little-endian."""
+    sha1 = hashlib.sha1
+    digests = b"".join([sha1(s.encode("utf-8")).digest()[:4] for s in shingle_set])
+    return np.frombuffer(digests, dtype="<u4").astype(np.uint32)
 
 
 def _signature(shingle_set: set[str], config: MinHashConfig) -> np.ndarray:
-    minhash = _template(config.num_perm, config.seed).copy()
-    # One vectorised batch; the minimum per permutation does not depend on set order.
-    minhash.update_batch([s.encode("utf-8") for s in shingle_set])
-    return minhash.hashvalues
+    a, b = _permutations(config.num_perm, config.seed)
+    signature = np.full(config.num_perm, _EMPTY_VALUE, dtype=np.uint32)
+    mixed = _fmix32(_shingle_hashes(shingle_set))
+    for start in range(0, len(mixed), _CHUNK):
+        permuted = np.multiply.outer(mixed[start : start + _CHUNK], a)
+        permuted += b
+        np.minimum(signature, permuted.min(axis=0), out=signature)
+    return signature
 
 
 def fingerprint(text: str, config: MinHashConfig = DEFAULT) -> Fingerprint:
@@ -69,7 +101,7 @@ def fingerprint(text: str, config: MinHashConfig = DEFAULT) -> Fingerprint:
     values = _signature(shingle_set, config)
     return Fingerprint(
         text_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        hashvalues=tuple(int(v) for v in values),
+        hashvalues=tuple(values.tolist()),
         size=len(shingle_set),
     )
 
@@ -78,7 +110,9 @@ def estimate_jaccard(a: Sequence[int], b: Sequence[int]) -> float:
     """Share of equal signature positions: the MinHash estimate of the shingle sets' Jaccard."""
     if len(a) != len(b) or not a:
         raise ValueError("signatures of different lengths do not compare")
-    return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
+    # map(operator.eq) over the tuples: measured 2x faster than a generator, and faster than
+    # converting two 256-int tuples to arrays for numpy.
+    return sum(map(operator.eq, a, b)) / len(a)
 
 
 def encode_hashvalues(hashvalues: Sequence[int]) -> bytes:
@@ -89,4 +123,4 @@ def encode_hashvalues(hashvalues: Sequence[int]) -> bytes:
 def decode_hashvalues(blob: bytes) -> tuple[int, ...]:
     if len(blob) % _WIRE_DTYPE.itemsize:
         raise ValueError(f"signature blob of {len(blob)} bytes is not whole uint32 values")
-    return tuple(int(v) for v in np.frombuffer(blob, dtype=_WIRE_DTYPE))
+    return tuple(np.frombuffer(blob, dtype=_WIRE_DTYPE).tolist())
