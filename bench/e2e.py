@@ -1,0 +1,85 @@
+"""End-to-end figures: the corpus through a running service, first POST to last ingest final."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from bench.corpus import Article, Corpus
+from bench.service import Run, service_env, serving, timed_ingest, unique_name, worker_processes
+from canonry.service.migrations import upgrade
+from tests.servers import create_database, delete_prefix, drop_database
+
+# The fixed slice of the per-article cost figure comes from a generation of its own, far past
+# any prefill: the same articles are measured at every store size.
+SLICE_GENERATION = 10_000
+
+
+def _sqlite_url(directory: str) -> str:
+    return f"sqlite+aiosqlite:///{directory}/bench.db"
+
+
+def _figure(run: Run, peer: dict[str, Any], backend: str) -> dict[str, Any]:
+    return {"value": run.articles_per_s, "unit": "articles/s", "backend": backend,
+            **run.as_dict(),
+            "peer": {"name": "naive loop (same texts, one process)",
+                     "value": peer["docs_per_s"], "unit": "docs/s"}}
+
+
+async def embedded(articles: Sequence[Article], naive: dict[str, Any]) -> dict[str, Any]:
+    """`canonry serve` on its defaults: SQLite file, in-process queue and index, workers."""
+    with tempfile.TemporaryDirectory(prefix="canonry-bench-") as directory:
+        env = service_env(_sqlite_url(directory))
+        async with serving(Path(directory), env) as server:
+            run = await timed_ingest(server, articles)
+    return _figure(run, naive, "embedded (SQLite, in-process queue and index)")
+
+
+async def production(articles: Sequence[Article], naive: dict[str, Any], workers: int,
+                     admin_url: str, redis_url: str) -> dict[str, Any]:
+    """`canonry serve --no-workers` + `workers` `canonry worker` processes, against a fresh
+    PostgreSQL database and a fresh Redis prefix (both removed afterwards)."""
+    name, prefix = unique_name("e2e"), f"canonry-bench-{uuid.uuid4().hex[:8]}"
+    database_url = await create_database(admin_url, name)
+    try:
+        await upgrade(database_url)
+        with tempfile.TemporaryDirectory(prefix="canonry-bench-") as directory:
+            env = service_env(database_url, redis_url, prefix)
+            async with serving(Path(directory), env, workers=False) as server, \
+                    worker_processes(Path(directory), env, workers):
+                run = await timed_ingest(server, articles, database_url=database_url)
+    finally:
+        await drop_database(admin_url, name)
+        await delete_prefix(redis_url, prefix)
+    return _figure(run, naive, f"PostgreSQL + Redis, {workers} worker process(es)")
+
+
+async def cost_at_size(corpus: Corpus, size: int, slice_size: int) -> dict[str, Any]:
+    """ms/article of a fixed slice processed after the store already holds size - slice
+    articles (prefilled through the engine itself, over HTTP, and waited for)."""
+    prefill = size - slice_size
+    chosen = corpus.take(slice_size, start=SLICE_GENERATION * corpus.generation_size)
+    with tempfile.TemporaryDirectory(prefix="canonry-bench-") as directory:
+        env = service_env(_sqlite_url(directory))
+        async with serving(Path(directory), env) as server:
+            # Generated as posted: 100k articles are a few GB of text.
+            filled = await timed_ingest(server, islice(corpus.iterate(), prefill),
+                                        verify=False)
+            run = await timed_ingest(server, chosen)
+    return {"size": size, "prefill": filled.articles, "prefill_seconds": filled.total_s,
+            "slice": run.articles, "ms_per_article": 1000.0 * run.total_s / run.articles,
+            "seconds": run.total_s}
+
+
+async def per_article_cost(corpus: Corpus, sizes: tuple[int, int], slice_size: int
+                           ) -> dict[str, Any]:
+    small, large = [await cost_at_size(corpus, size, slice_size) for size in sizes]
+    return {"value": large["ms_per_article"], "unit": "ms/article",
+            "name": f"at {sizes[1]:,} articles", "ratio": large["ms_per_article"]
+            / small["ms_per_article"], "backend": "embedded", "small": small, "large": large,
+            "peer": {"name": f"at {sizes[0]:,} articles", "value": small["ms_per_article"],
+                     "unit": "ms/article"}}

@@ -1,0 +1,115 @@
+"""Results as JSON, a markdown table and a terminal summary; the README's table in place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+README_START = "<!-- bench-table -->"
+README_END = "<!-- /bench-table -->"
+
+# Figure key → label, in the order of the table.
+LABELS: dict[str, str] = {
+    "corpus": "corpus",
+    "fingerprint": "fingerprint (numpy MinHash, 256 perms)",
+    "core_text": "core pipeline, text pages",
+    "core_html": "core pipeline, HTML pages",
+    "e2e_embedded": "end to end, embedded default",
+    "e2e_pg_redis_1": "end to end, PostgreSQL + Redis, 1 worker",
+    "e2e_pg_redis_2": "end to end, PostgreSQL + Redis, 2 workers",
+    "ingest_single": "POST /ingest, one article, 64 connections",
+    "ingest_batch100": "POST /ingest, batches of 100, 64 connections",
+    "per_article_cost": "cost per article at size",
+}
+
+
+def _number(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _latency(entry: dict[str, Any]) -> str:
+    return f"p50 {_number(entry['p50_ms'])} ms, p99 {_number(entry['p99_ms'])} ms"
+
+
+def ours(key: str, figure: dict[str, Any]) -> str:
+    """The Canonry cell of a figure."""
+    if key == "corpus":
+        return (f"{figure['value']:,} articles ({figure['text_articles']:,} text, "
+                f"{figure['html_articles']:,} HTML)")
+    text = f"{_number(figure['value'])} {figure['unit']}"
+    if key == "ingest_single":
+        return f"{text}, {_latency(figure)}"
+    if key == "ingest_batch100":
+        return f"{text} ({_number(figure['req_per_s'])} req/s, {_latency(figure)})"
+    if key == "per_article_cost":
+        return f"{text} {figure['name']}"
+    return text
+
+
+def theirs(key: str, figure: dict[str, Any]) -> str:
+    """The peer cell of a figure."""
+    peer = figure["peer"]
+    if key == "corpus":
+        return f"{peer['value']:,} stories ({figure['duplicates']:,} syndicated copies)"
+    text = f"{peer['name']}: {_number(peer['value'])} {peer['unit']}"
+    if key == "ingest_single":
+        return f"{text}, {_latency(peer)}"
+    return text
+
+
+def ratio(key: str, figure: dict[str, Any]) -> str:
+    if key == "corpus":
+        return ""
+    return f"{figure['value'] / figure['peer']['value']:.2f}×"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    figures, meta = results["figures"], results["meta"]
+    lines = ["| figure | Canonry | peer (same run) | Canonry / peer |", "| --- | --- | --- | --- |"]
+    for key, label in LABELS.items():
+        if key in figures:
+            figure = figures[key]
+            lines.append(f"| {label} | {ours(key, figure)} | {theirs(key, figure)} | "
+                         f"{ratio(key, figure)} |")
+    lines.append("")
+    lines.append(
+        f"`python -m bench{' --quick' if meta['quick'] else ''}` on {meta['cores']} cores "
+        f"({meta['cpu']}), {meta['date']}, commit {meta['commit']}; load from "
+        f"{meta['load_generator']}, {meta['load_seconds']:g} s per run; end-to-end figures "
+        f"run from the first POST to the last ingest final; the naive loop is one process, "
+        f"Canonry uses every core. Whole run {meta['seconds'] / 60:.1f} min.")
+    return "\n".join(lines)
+
+
+def summary(results: dict[str, Any]) -> str:
+    """One line a figure, each beside its peer."""
+    lines = []
+    for key, label in LABELS.items():
+        figure = results["figures"].get(key)
+        if figure is None:
+            continue
+        lines.append(f"{label:<46} {ours(key, figure):<52} {theirs(key, figure)}"
+                     f"   {'(' + ratio(key, figure) + ')' if ratio(key, figure) else ''}")
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    table = out.with_suffix(".md")
+    table.write_text(markdown(results) + "\n", encoding="utf-8")
+    return table
+
+
+def replace_readme_table(readme: Path, table: str) -> None:
+    """Replace only the lines between the two markers."""
+    lines = readme.read_text(encoding="utf-8").split("\n")
+    start, end = lines.index(README_START), lines.index(README_END)
+    if end <= start:
+        raise ValueError("README's bench-table markers are out of order")
+    readme.write_text("\n".join([*lines[:start + 1], table, *lines[end:]]), encoding="utf-8")

@@ -1,0 +1,311 @@
+"""Running Canonry as users run it: `canonry serve` and `canonry worker` as subprocesses on
+loopback, fed over HTTP, watched through what the service exposes.
+
+Completion is watched cheaply, so that watching does not slow what is measured: on the
+embedded default through `GET /metrics` (one request per poll: the engine's processed and
+dead-lettered counters live in the serve process), with separate worker processes through one
+indexed `count(*)` on the ingests table per poll (their counters live in their own processes).
+Afterwards a sample of ingests is read back through `GET /ingest/{id}` to check that they are
+really final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from bench.corpus import Article
+
+BATCH = 100  # articles per POST /ingest, as a feed poller would send them
+POLL_SECONDS = 0.05
+START_TIMEOUT = 90.0
+FINAL_STATES = ("done", "failed")
+VERIFY_SAMPLE = 200
+_METRIC = re.compile(
+    r"^canonry_ingests_(processed|failed)_total(?:\{match=\"(\w+)\"\})? ([0-9.e+]+)$", re.M)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def canonry_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "canonry.service.cli", *args]
+
+
+@dataclass
+class Process:
+    """A child process with its output in a log file, stopped by its own pid only."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, grace: float = 30.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return int(self.popen.returncode)
+
+    def tail(self, lines: int = 20) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def spawn(name: str, command: Sequence[str], env: dict[str, str], directory: Path) -> Process:
+    log = directory / f"{name}.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                 cwd=directory)
+    return Process(name, popen, log)
+
+
+def service_env(database_url: str, redis_url: str | None = None, prefix: str | None = None,
+                log_level: str = "warning") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANONRY_")}
+    env.update(CANONRY_DATABASE_URL=database_url, CANONRY_LOG_LEVEL=log_level)
+    if redis_url:
+        env.update(CANONRY_REDIS_URL=redis_url, CANONRY_REDIS_PREFIX=prefix or "canonry")
+    return env
+
+
+async def wait_healthy(base_url: str, process: Process) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.popen.poll() is not None:
+                raise RuntimeError(f"{process.name} exited:\n{process.tail()}")
+            try:
+                async with session.get(f"{base_url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{process.name} did not answer within {START_TIMEOUT} s")
+
+
+async def wait_logged(process: Process, marker: str) -> None:
+    """A worker process is ready once its engine started (pool processes up, model loaded)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.name} exited:\n{process.tail()}")
+        if process.log.exists() and marker in process.log.read_text(errors="replace"):
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{process.name} did not log {marker!r} within {START_TIMEOUT} s")
+
+
+@dataclass
+class Server:
+    process: Process
+    base_url: str
+
+    @property
+    def port(self) -> int:
+        return int(urlsplit(self.base_url).port or 0)
+
+
+@asynccontextmanager
+async def serving(directory: Path, env: dict[str, str], *, workers: bool = True,
+                  name: str = "serve") -> AsyncIterator[Server]:
+    port = free_port()
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = spawn(name, canonry_command(*args, *([] if workers else ["--no-workers"])),
+                    env, directory)
+    server = Server(process, f"http://127.0.0.1:{port}")
+    try:
+        await wait_healthy(server.base_url, process)
+        yield server
+    finally:
+        # A server left with a backlog (after a load test) gets a short grace: it is discarded.
+        await asyncio.to_thread(process.stop, 10.0)
+
+
+@asynccontextmanager
+async def worker_processes(directory: Path, env: dict[str, str], count: int
+                           ) -> AsyncIterator[list[Process]]:
+    """`count` long-running `canonry worker` processes (as deployed), ready before yielding."""
+    worker_env = {**env, "CANONRY_LOG_LEVEL": "info"}  # for the engine_started line
+    processes = [spawn(f"worker-{n}", canonry_command("worker"), worker_env, directory)
+                 for n in range(count)]
+    try:
+        await asyncio.gather(*(wait_logged(p, "engine_started") for p in processes))
+        yield processes
+    finally:
+        for process in processes:
+            process.popen.send_signal(signal.SIGTERM)
+        for process in processes:
+            await asyncio.to_thread(process.stop, 30.0)
+
+
+def batches(articles: Iterable[Article], size: int = BATCH) -> Iterator[list[Article]]:
+    batch: list[Article] = []
+    for article in articles:
+        batch.append(article)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def post_all(session: aiohttp.ClientSession, base_url: str,
+                   articles: Iterable[Article]) -> list[str]:
+    """POST every article in batches of `BATCH`, one request after another; the ingest ids."""
+    ids: list[str] = []
+    for batch in batches(articles):
+        body = {"articles": [a.payload() for a in batch]}
+        async with session.post(f"{base_url}/ingest", json=body) as response:
+            if response.status != 202:
+                raise RuntimeError(f"POST /ingest: {response.status} {await response.text()}")
+            ids.extend(r["ingest_id"] for r in (await response.json())["receipts"])
+    return ids
+
+
+async def metric_counts(session: aiohttp.ClientSession, base_url: str) -> dict[str, float]:
+    """The engine's outcome counters: processed per match kind, and dead-lettered."""
+    async with session.get(f"{base_url}/metrics") as response:
+        text = await response.text()
+    counts: dict[str, float] = {}
+    for kind, match, value in _METRIC.findall(text):
+        key = match if kind == "processed" else "failed"
+        counts[key] = counts.get(key, 0.0) + float(value)
+    return counts
+
+
+async def wait_metrics(session: aiohttp.ClientSession, base_url: str, target: int,
+                       baseline: float) -> float:
+    """perf_counter time at which the serve process had finished `target` more ingests."""
+    while True:
+        finished = sum((await metric_counts(session, base_url)).values()) - baseline
+        if finished >= target:
+            return time.perf_counter()
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def wait_sql(database_url: str, target: int) -> float:
+    """perf_counter time at which `target` ingests were final in the database."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        while True:
+            finished = await conn.fetchval(
+                "SELECT count(*) FROM ingests WHERE status = ANY($1::text[])", list(FINAL_STATES))
+            if finished >= target:
+                return time.perf_counter()
+            await asyncio.sleep(POLL_SECONDS)
+    finally:
+        await conn.close()
+
+
+async def verify_final(session: aiohttp.ClientSession, base_url: str, ids: Sequence[str],
+                       rng: random.Random) -> dict[str, int]:
+    """Read back the last ingests posted and a random sample through GET /ingest/{id}."""
+    sample = list(dict.fromkeys([*ids[-VERIFY_SAMPLE:],
+                                 *rng.sample(list(ids), min(VERIFY_SAMPLE, len(ids)))]))
+    states: dict[str, int] = {}
+    for ingest_id in sample:
+        async with session.get(f"{base_url}/ingest/{ingest_id}") as response:
+            status = (await response.json())["status"]
+        states[status] = states.get(status, 0) + 1
+    unfinished = sum(n for s, n in states.items() if s not in FINAL_STATES)
+    if unfinished:
+        raise RuntimeError(f"{unfinished} sampled ingests not final: {states}")
+    return states
+
+
+@dataclass
+class Run:
+    """One timed pass: first POST to the last ingest final."""
+
+    articles: int
+    posted_s: float
+    total_s: float
+    outcomes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def articles_per_s(self) -> float:
+        return self.articles / self.total_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"articles": self.articles, "seconds": self.total_s,
+                "post_seconds": self.posted_s, "outcomes": self.outcomes}
+
+
+async def timed_ingest(server: Server, articles: Iterable[Article], *,
+                       database_url: str | None = None, verify: bool = True) -> Run:
+    """POST `articles` and wait until every one is final; timed from the first POST.
+    `database_url`: watch the database (workers in other processes), else /metrics."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        baseline = await metric_counts(session, server.base_url)
+        already = 0
+        if database_url:
+            already = await _final_count(database_url)
+        started = time.perf_counter()
+        ids = await post_all(session, server.base_url, articles)
+        posted = time.perf_counter()
+        unique = len(set(ids))
+        if database_url:
+            finished = await wait_sql(database_url, already + unique)
+        else:
+            finished = await wait_metrics(session, server.base_url, unique,
+                                          sum(baseline.values()))
+        if verify:
+            await verify_final(session, server.base_url, ids, random.Random(len(ids)))
+        after = await metric_counts(session, server.base_url)
+        outcomes = {k: v - baseline.get(k, 0.0) for k, v in after.items()}
+        if database_url:
+            outcomes = await _outcomes(database_url)
+    return Run(unique, posted - started, finished - started, outcomes)
+
+
+async def _final_count(database_url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM ingests WHERE status = ANY($1::text[])", list(FINAL_STATES)))
+    finally:
+        await conn.close()
+
+
+async def _outcomes(database_url: str) -> dict[str, float]:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await conn.fetch("SELECT status, match, count(*) AS n FROM ingests GROUP BY 1, 2")
+    finally:
+        await conn.close()
+    return {(r["match"] if r["status"] == "done" else r["status"]): float(r["n"]) for r in rows}
+
+
+def unique_name(kind: str) -> str:
+    return f"canonry_bench_{kind}_{uuid.uuid4().hex[:8]}"
