@@ -1,16 +1,21 @@
 """Each cleaning rule on real snippets from the seeds and the dev pages."""
 
+import re
+
+from canonry.workers.clean import rules
 from canonry.workers.clean.blocks import (
     clean_blocks,
     drop_captions,
     drop_repeats,
     drop_teasers,
+    is_caption,
     is_credit,
 )
 from canonry.workers.clean.body import Label, label_block, select_run
 from canonry.workers.clean.parse import Block, parse_text
 from canonry.workers.clean.rules import (
     has_figures,
+    is_boilerplate,
     is_date_line,
     is_end_marker,
     is_links_marker,
@@ -397,3 +402,33 @@ def test_a_teaser_listing_with_dates_and_numbers_is_not_data() -> None:
     ] * 2
     page = parse_text("\n\n".join([P1, P2, P3, *listing]))
     assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3]
+
+
+def test_boilerplate_cues_find_what_the_full_pattern_finds() -> None:
+    # The substring cues only skip lines the phrase pattern cannot match: the result is that of
+    # trying the whole pattern everywhere.
+    full = re.compile(
+        rf"^{rules._BOILERPLATE_LINE.pattern}|{rules._BOILERPLATE_PHRASE.pattern}",
+        rules._BOILERPLATE_PHRASE.flags,
+    )
+    lines = [
+        "All Rights Reserved.", "This site uses cookies to improve", "Read our Cookie  Policy",
+        "Privacy Policy | Terms of Use", "[email protected]", "write to jo.doe+x@mail.example.org",
+        "This story was published by the desk", "CLICK HERE for more", "Get the Newsletter",
+        "Subscribe now", "Enable JavaScript", "Subject to copyright.", "Advertisement",
+        "Posted by Ann", "Connect with us", "Read more: the story", "https://x.example/a",
+        "The reserves of the bank were posted on time", "terms were agreed", "a @ b",
+        "He said the privacy of voters mattered.", "Nothing to see here at all",
+    ]  # fmt: skip
+    assert sum(is_boilerplate(line) for line in lines) == 17
+    for line in lines:
+        assert is_boilerplate(line) == bool(full.search(line)), line
+
+
+def test_caption_tail_cue_characters() -> None:
+    for line in ["Smoke rises over the city. REUTERS/Khalil Ashawi", "Fans (Getty Images)",
+                 "A protest in Syria [Anadolu]", "The mayor. Photo credit: City Hall",
+                 "The mayor spoke on Tuesday and left early"]:
+        assert is_caption(line) == bool(
+            rules.CREDIT_TAIL.search(line) or rules.CAPTION_START.match(line)
+        ), line

@@ -51,11 +51,12 @@ WHOLE_PAGE_BLOCKS = 300
 
 def key(text: str) -> str:
     """Comparison key: the lower-cased words only, so quote and dash styles do not matter."""
-    return " ".join(rules.WORD.findall(text.lower()))
+    return " ".join(rules.line_lower_words(text))
 
 
-def _grams(words: list[str], n: int = 4) -> set[tuple[str, ...]]:
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+def _grams(words: Sequence[str], n: int = 4) -> set[tuple[str, ...]]:
+    # zip of the shifted lists stops at the shortest: the n-grams, built in C.
+    return set(zip(*(words[i:] for i in range(n)), strict=False))
 
 
 def drop_repeats(
@@ -77,7 +78,7 @@ def drop_repeats(
     repeated: list[bool] = []
     copied: list[bool] = []
     for block in blocks:
-        words = rules.WORD.findall(block.text.lower())
+        words = rules.line_lower_words(block.text)
         k = " ".join(words)
         grams = _grams(words) if len(words) >= long_words else set()
         repeated.append(bool(k) and k in seen)
@@ -93,7 +94,7 @@ def drop_repeats(
         j = i
         while j < len(blocks) and repeated[j]:
             j += 1
-        sizes = [len(rules.WORD.findall(b.text)) for b in blocks[i:j]]
+        sizes = [len(rules.line_words(b.text)) for b in blocks[i:j]]
         for n, size in zip(range(i, j), sizes, strict=True):
             if size >= long_words or sum(sizes) >= run_words:
                 drop.add(n)
@@ -120,8 +121,14 @@ def is_credit(text: str) -> bool:
     return len(text) <= 80 and bool(rules.CREDIT_LINE.match(text))
 
 
+# Every shape of CREDIT_TAIL holds one of these characters; most lines hold none.
+_CREDIT_TAIL_CHARS = ("/", ":", "[", "(")
+
+
 def is_caption(text: str) -> bool:
-    return bool(rules.CREDIT_TAIL.search(text) or rules.CAPTION_START.match(text))
+    if rules.CAPTION_START.match(text):
+        return True
+    return any(c in text for c in _CREDIT_TAIL_CHARS) and bool(rules.CREDIT_TAIL.search(text))
 
 
 def drop_captions(blocks: Sequence[Block]) -> list[Block]:
@@ -138,7 +145,7 @@ def drop_captions(blocks: Sequence[Block]) -> list[Block]:
             # Or, when every line is its own group, the caption-marked line just before.
             if j == i - 1 and j >= 0 and is_caption(blocks[j].text):
                 drop.add(j)
-        elif is_caption(block.text) and len(rules.WORD.findall(block.text)) <= 60:
+        elif is_caption(block.text) and len(rules.line_words(block.text)) <= 60:
             drop.add(i)
     return [b for i, b in enumerate(blocks) if i not in drop]
 

@@ -75,7 +75,7 @@ def _weight(text: str) -> float:
     """Length in words; in scripts without spaces, characters count by `UNSPACED_CHARS_PER_WORD`."""
     unspaced = len(UNSPACED_CHAR.findall(text))
     if not unspaced:
-        return float(len(rules.WORD.findall(text)))
+        return float(len(rules.line_words(text)))
     spaced = len(rules.WORD.findall(UNSPACED_CHAR.sub(" ", text)))
     return spaced + unspaced / UNSPACED_CHARS_PER_WORD
 
@@ -96,7 +96,7 @@ def label_block(
         return Label.CHROME, weight
     if rules.is_date_line(text) or rules.READING_TIME.match(text):
         return Label.META, weight
-    if (rules.BOILERPLATE.search(text) and weight < 40) or rules.is_share_bar(text):
+    if (weight < 40 and rules.is_boilerplate(text)) or rules.is_share_bar(text):
         return Label.BOILER, weight
     if options.list_items and rules.is_list_item(text):
         # Enclosed by prose it stays (a list inside the article); alone it does not make a body.
@@ -110,8 +110,9 @@ def label_block(
         # "Headline In Title CaseThe summary..." — link teasers fused with their summary.
         return Label.SHORT, weight
     if stop:
-        words = rules.WORD.findall(text.lower())
-        density = sum(w in stop for w in words) / len(words) if words else 0.0
+        lower_words = rules.line_lower_words(text)
+        hits = sum(w in stop for w in lower_words)
+        density = hits / len(lower_words) if lower_words else 0.0
         if density < options.min_stopword_density:
             return Label.SHORT, weight
     return Label.PROSE, weight

@@ -18,16 +18,19 @@ Two guards keep the article text safe:
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-_WORD = re.compile(r"\w+")
+from canonry.workers.clean.rules import line_lower_words, line_words
 
 
+@lru_cache(maxsize=1 << 16)
 def line_key(line: str) -> str:
-    """Stable key of a line: a hash of its lower-cased words (quote/dash/space styles ignored)."""
-    words = " ".join(_WORD.findall(line.lower()))
+    """Stable key of a line: a hash of its lower-cased words (quote/dash/space styles ignored).
+    Cached: a page's lines are keyed for the model and again when asked about, and a source's
+    chrome lines recur on each of its pages."""
+    words = " ".join(line_lower_words(line))
     return hashlib.blake2b(words.encode("utf-8"), digest_size=8).hexdigest() if words else ""
 
 
@@ -38,8 +41,7 @@ def line_keys(lines: Iterable[str]) -> list[str]:
 
 def is_prose(line: str, prose_words: int = 12) -> bool:
     """A sentence-like line: long enough, and not a title-cased label or a link list."""
-    words = _WORD.findall(line)
-    return len(words) >= prose_words
+    return len(line_words(line)) >= prose_words
 
 
 @dataclass
@@ -89,6 +91,6 @@ class ChromeModel:
             needed = self.prose_min_pages if prose else self.min_pages
             if seen >= needed and seen >= self.min_share * pages:
                 return True
-        if prose or len(_WORD.findall(line)) > self.max_short_words:
+        if prose or len(line_words(line)) > self.max_short_words:
             return False
         return self.sources_per_line.get(k, 0) >= self.min_sources

@@ -6,6 +6,7 @@ learned boilerplate model counts for this page), from one parse. `extract` is th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 
 from canonry.workers.article import Extracted, RawArticle, source_of
@@ -17,12 +18,11 @@ from canonry.workers.clean.blocks import (
     clean_blocks,
 )
 from canonry.workers.clean.chrome import ChromeModel, line_keys
-from canonry.workers.clean.language import detect_language
+from canonry.workers.clean.language import SAMPLE_CHARS, detect_language
 from canonry.workers.clean.normalize import normalize_line
 from canonry.workers.clean.parse import ParsedPage, parse_html, parse_text
 from canonry.workers.clean.title import title_from_lines
 
-# Detect the language on the page's longer lines first: menus say little about it.
 _LANGUAGE_SAMPLE_LINES = 40
 
 
@@ -35,9 +35,10 @@ def parse(article: RawArticle) -> ParsedPage:
     return parse_text(article.text or "")
 
 
-def _guess_language(page: ParsedPage) -> str | None:
-    longest = sorted((b.text for b in page.blocks), key=len, reverse=True)
-    return detect_language(" ".join(longest[:_LANGUAGE_SAMPLE_LINES]))
+def _language_sample(lines: Iterable[str]) -> str:
+    """What the language is read from: the longest lines (menus say little about it)."""
+    longest = sorted(lines, key=len, reverse=True)[:_LANGUAGE_SAMPLE_LINES]
+    return " ".join(longest)[:SAMPLE_CHARS]
 
 
 def extract(
@@ -72,14 +73,20 @@ def _extract_page(
         options = HTML_OPTIONS if trusted else DEFAULT_OPTIONS
     declared = detect_language("", article.language) if article.language else None
     # The stopword signal needs a language before the body is known: guess it from the page.
-    page_language = declared or _guess_language(page)
+    page_sample = "" if declared else _language_sample(b.text for b in page.blocks)
+    page_language = declared or detect_language(page_sample)
     is_chrome = partial(chrome.is_chrome, source_of(article)) if chrome is not None else None
     cleaned = clean_blocks(page.blocks, page_language, options, is_chrome)
     text = "\n\n".join(cleaned.paragraphs)
     title = normalize_line(article.title) if article.title else None
     if not title:
         title = page.title or (title_from_lines(cleaned.before, text) if text else None)
-    # An HTML extractor's output is the body already: its language was detected above.
-    body_language = detect_language(text) if text and not page.from_html else None
-    language = declared or body_language or page_language
+    language = declared or page_language
+    if not declared and text and not page.from_html:
+        # The body's own sample; usually the page's longest lines were the body's already, and
+        # the detection (the costliest step of cleaning a text page) need not run twice.
+        # (An HTML extractor's output is the body already: its language was detected above.)
+        body_sample = _language_sample(cleaned.paragraphs)
+        if body_sample != page_sample:
+            language = detect_language(body_sample) or page_language
     return Extracted(text=text, title=title, language=language, published_at=page.published_at)

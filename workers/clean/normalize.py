@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 # Applied after NFKC, which already folds NBSP and typographic spaces to " " and "…" to "...".
 _TRANSLATE = str.maketrans(
@@ -39,3 +40,14 @@ def normalize_line(line: str) -> str:
     line = unicodedata.normalize("NFKC", line).translate(_TRANSLATE)
     line = _CONTROL.sub(" ", line)
     return _SPACES.sub(" ", line).strip()
+
+
+def normalize_lines(lines: Sequence[str]) -> list[str]:
+    """`normalize_line` of each line (as `str.splitlines` gives them: none holds a line break),
+    in one pass over the joined text: no step changes or crosses a newline, so the lines come out
+    the same, at a fraction of the per-call cost."""
+    if not lines:
+        return []
+    text = unicodedata.normalize("NFKC", "\n".join(lines)).translate(_TRANSLATE)
+    text = _SPACES.sub(" ", _CONTROL.sub(" ", text))
+    return [line.strip() for line in text.split("\n")]

@@ -8,8 +8,26 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import islice
 
 WORD = re.compile(r"\w+")
+DIGIT = re.compile(r"\d")
+# Lines cached by text: a page's lines are tokenised once, not once per rule and pass (dedupe,
+# labels, chrome keys), and a source's chrome lines recur on each of its pages. Big enough for
+# the longest pages, so a pass over a page never evicts what the next pass reads.
+_LINE_CACHE = 1 << 14
+
+
+@lru_cache(maxsize=_LINE_CACHE)
+def line_words(text: str) -> tuple[str, ...]:
+    """`WORD.findall(text)`, cached."""
+    return tuple(WORD.findall(text))
+
+
+@lru_cache(maxsize=_LINE_CACHE)
+def line_lower_words(text: str) -> tuple[str, ...]:
+    """`WORD.findall(text.lower())`, cached: the comparison key's words."""
+    return tuple(WORD.findall(text.lower()))
 
 # Photo credits: an agency or "credit" word, usually after a comma or slash, with little else.
 _AGENCY = (
@@ -99,7 +117,7 @@ _SOCIAL = frozenset(
 
 def is_share_bar(text: str) -> bool:
     """A row of sharing buttons: "Whatsapp Facebook Pint Baixar", "facebook twitter email"."""
-    words = WORD.findall(text.lower())
+    words = line_lower_words(text)
     return 0 < len(words) <= 8 and sum(w in _SOCIAL for w in words) >= max(2, len(words) / 2)
 
 
@@ -116,32 +134,53 @@ def is_links_marker(text: str) -> bool:
     return bool(LINKS_MARKER.match(text.strip(_END_STRIP)))
 
 
-# Boilerplate wherever it stands: reading times, share counts, cookie and copyright notices.
-BOILERPLATE = re.compile(
+# Boilerplate lines: the whole line (or its start) is a label, a notice or a bare URL.
+_BOILERPLATE_LINE = re.compile(
     r"""(?:
-^(?:advertisement|advertising|sponsored(?:\s+content)?|ad)$
-      | \ball\s+rights\s+reserved\b
+        (?:advertisement|advertising|sponsored(?:\s+content)?|ad)$
+      | (?:posted|published|updated|last\s+updated)\s*(?:by|on|at|:)\b
+      | (?:share|shares|tweet|email|print|reply|menu|search|home|login|log\s+in|sign\s+in)$
+      | (?:follow\s+us|connect\s+with\s+us)\b
+      | (?:read|see|watch|listen)\s+(?:more|also)\s*:     # an inline link to another story
+      | citation\s*:
+      | \S*https?://\S+$                                  # a bare URL
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Boilerplate phrases wherever they stand: cookie and copyright notices, e-mail addresses.
+_BOILERPLATE_PHRASE = re.compile(
+    r"""(?:
+        \ball\s+rights\s+reserved\b
       | \b(?:this|our)\s+(?:web)?site\s+uses\s+cookies\b
       | \bcookie\s+policy\b
       | \bprivacy\s+policy\b
       | \bterms\s+(?:of\s+(?:use|service)|and\s+conditions)\b
       | \[email\s*protected\]
       | \b[\w.+-]+@[\w-]+\.[\w.]+\b
-      | ^(?:posted|published|updated|last\s+updated)\s*(?:by|on|at|:)\b
       | \bthis\s+(?:article|story|post)\s+(?:has\s+been|was)\s+(?:posted|published|written)\s+by\b
       | \bclick\s+here\b
-      | ^(?:share|shares|tweet|email|print|reply|menu|search|home|login|log\s+in|sign\s+in)$
-      | ^(?:follow\s+us|connect\s+with\s+us)\b
       | \bnewsletter\b
       | \bsubscribe\b
       | \bjavascript\b
-      | ^(?:read|see|watch|listen)\s+(?:more|also)\s*:     # an inline link to another story
-      | ^citation\s*:
       | \bsubject\s+to\s+copyright\b
-      | ^\S*https?://\S+$                                  # a bare URL
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
+# A phrase can only match a line holding one of these (lower-cased): a substring test in C is
+# ~10x cheaper than trying the phrase alternation at every position, and most lines have none.
+_PHRASE_CUES = (
+    "reserved", "cookie", "privacy", "terms", "[", "@", "posted", "published", "written",
+    "click", "newsletter", "subscribe", "javascript", "copyright",
+)  # fmt: skip
+
+
+def is_boilerplate(text: str, lower: str | None = None) -> bool:
+    """A boilerplate label, notice or phrase (`lower`: `text.lower()`, when the caller has it)."""
+    if _BOILERPLATE_LINE.match(text):
+        return True
+    low = text.lower() if lower is None else lower
+    return any(cue in low for cue in _PHRASE_CUES) and bool(_BOILERPLATE_PHRASE.search(text))
+
 
 # An item of a bulleted list that continues a lead-in sentence ("A comment will be deleted if
 # it:"): it starts in lower case and ends with ";" or ",". Paragraphs of prose start sentences;
@@ -165,8 +204,10 @@ DATE_MAX_WORDS = 8
 
 def is_date_line(text: str) -> bool:
     """A dateline or timestamp standing alone ("03 February, 2016", "11:09 31.05.2016")."""
+    if not DIGIT.search(text):  # every date shape has a digit; most lines have none
+        return False
     # Digits do not count as words here: "11:09 31.05.2016(updated 11:20 31.05.2016)".
-    if sum(not w.isdigit() for w in WORD.findall(text)) > DATE_MAX_WORDS:
+    if sum(not w.isdigit() for w in line_words(text)) > DATE_MAX_WORDS:
         return False
     return bool(_NUMERIC_DATE.search(text) or _MONTH_DATE.search(text))
 
@@ -189,6 +230,8 @@ FIGURE_SHARE = 0.2
 
 def has_figures(text: str) -> bool:
     """The line is made of numbers other than dates, times and years: scores, prices, ranks."""
+    if not DIGIT.search(text):
+        return False
     tokens = len(WORD.findall(text))
     for pattern in (_NUMERIC_DATE, _MONTH_DATE, _RELATIVE_TIME, _YEAR):
         text = pattern.sub(" ", text)
@@ -208,7 +251,7 @@ def starts_like_headline(text: str, stop: frozenset[str] = frozenset()) -> bool:
     Sentences open with a name or two ("Turkish President Recep Tayyip Erdogan on Wednesday");
     Title Case also capitalises the small words ("Is Violence In Sports On The Rise?").
     """
-    words = _LATIN_WORD.findall(text)[:HEADLINE_PREFIX_WORDS]
+    words = [m.group() for m in islice(_LATIN_WORD.finditer(text), HEADLINE_PREFIX_WORDS)]
     cased = [w for w in words if w[0].isupper() or w[0].islower()]
     if len(cased) < HEADLINE_PREFIX_WORDS:
         return False

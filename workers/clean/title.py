@@ -33,7 +33,7 @@ def _heading_like(line: str) -> bool:
     if _BYLINE.match(line):
         return False
     return not (
-        rules.BOILERPLATE.search(line) or rules.is_end_marker(line) or rules.is_date_line(line)
+        rules.is_boilerplate(line) or rules.is_end_marker(line) or rules.is_date_line(line)
     )
 
 

@@ -79,7 +79,7 @@ def _fmix32(values: np.ndarray) -> np.ndarray:
 def _shingle_hashes(shingle_set: set[str]) -> np.ndarray:
     """datasketch's sha1_hash32 of every shingle: the first 4 digest bytes, little-endian."""
     sha1 = hashlib.sha1
-    digests = b"".join([sha1(s.encode("utf-8")).digest()[:4] for s in shingle_set])
+    digests = b"".join([sha1(s.encode()).digest()[:4] for s in shingle_set])
     return np.frombuffer(digests, dtype="<u4").astype(np.uint32)
 
 

@@ -75,7 +75,8 @@ def word_shingles(normalized: str, size: int) -> set[str]:
     words = normalized.split()
     if len(words) <= size:
         return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+    # zip of the shifted lists stops at the shortest: the n-grams, built in C.
+    return set(map(" ".join, zip(*(words[i:] for i in range(size)), strict=False)))
 
 
 def char_shingles(normalized: str, size: int) -> set[str]:
