@@ -54,9 +54,9 @@ def key(text: str) -> str:
     return " ".join(rules.line_lower_words(text))
 
 
-def _grams(words: Sequence[str], n: int = 4) -> set[tuple[str, ...]]:
-    # zip of the shifted lists stops at the shortest: the n-grams, built in C.
-    return set(zip(*(words[i:] for i in range(n)), strict=False))
+def _grams(words: Sequence[str]) -> set[tuple[str, ...]]:
+    """Word 4-grams (zip of the shifted lists stops at the shortest: built in C)."""
+    return set(zip(words, words[1:], words[2:], words[3:], strict=False))
 
 
 def drop_repeats(
