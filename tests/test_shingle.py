@@ -60,3 +60,12 @@ def test_shingles_robust_to_syndication_typography():
     a = "The minister said: “We won’t stop.” Talks resume on 12 June in Geneva."
     b = 'THE MINISTER SAID: "We won\'t stop." Talks resume on 13 June in  Geneva'
     assert shingles(a) == shingles(b)
+
+
+def test_ascii_fast_path_maps_every_character_as_the_unicode_path() -> None:
+    from canonry.workers.dedup.shingle import _CHAR_MAP, _map_chars
+
+    every_ascii = "".join(chr(i) for i in range(128))
+    assert every_ascii.isascii()
+    assert _map_chars(every_ascii) == every_ascii.translate(_CHAR_MAP)
+    assert _map_chars("It's 10:45, `ok`") == "Its 00 00  ok"
