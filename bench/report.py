@@ -68,6 +68,17 @@ def ratio(key: str, figure: dict[str, Any]) -> str:
     return f"{figure['value'] / figure['peer']['value']:.2f}×"
 
 
+def _cost_note(figures: dict[str, Any]) -> str:
+    cost = figures.get("per_article_cost")
+    if cost is None:
+        return ""
+    filler = ("short synthetic stories (tests/synthetic.py)" if cost["prefill_kind"] ==
+              "synthetic" else "the corpus")
+    return (f"Cost per article: the same {cost['large']['slice']:,} corpus articles, after the "
+            f"store was filled through the engine with {filler}; ratio "
+            f"{cost['ratio']:.2f}. ")
+
+
 def markdown(results: dict[str, Any]) -> str:
     figures, meta = results["figures"], results["meta"]
     lines = ["| figure | Canonry | peer (same run) | Canonry / peer |", "| --- | --- | --- | --- |"]
@@ -82,7 +93,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"({meta['cpu']}), {meta['date']}, commit {meta['commit']}; load from "
         f"{meta['load_generator']}, {meta['load_seconds']:g} s per run; end-to-end figures "
         f"run from the first POST to the last ingest final; the naive loop is one process, "
-        f"Canonry uses every core. Whole run {meta['seconds'] / 60:.1f} min.")
+        f"Canonry uses every core. {_cost_note(figures)}Whole run {meta['seconds'] / 60:.1f} "
+        f"min (load average {meta['loadavg_before'][0]:.1f} before, "
+        f"{meta['loadavg_after'][0]:.1f} after).")
     return "\n".join(lines)
 
 

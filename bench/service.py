@@ -131,7 +131,9 @@ class Server:
 
 @asynccontextmanager
 async def serving(directory: Path, env: dict[str, str], *, workers: bool = True,
-                  name: str = "serve") -> AsyncIterator[Server]:
+                  name: str = "serve", stop_grace: float = 30.0) -> AsyncIterator[Server]:
+    """`canonry serve` on a free loopback port, healthy before yielding. `stop_grace`: how
+    long SIGTERM may take (finishing in-flight batches) before SIGKILL."""
     port = free_port()
     args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
     process = spawn(name, canonry_command(*args, *([] if workers else ["--no-workers"])),
@@ -141,25 +143,28 @@ async def serving(directory: Path, env: dict[str, str], *, workers: bool = True,
         await wait_healthy(server.base_url, process)
         yield server
     finally:
-        # A server left with a backlog (after a load test) gets a short grace: it is discarded.
-        await asyncio.to_thread(process.stop, 10.0)
+        await asyncio.to_thread(process.stop, stop_grace)
 
 
 @asynccontextmanager
 async def worker_processes(directory: Path, env: dict[str, str], count: int
                            ) -> AsyncIterator[list[Process]]:
-    """`count` long-running `canonry worker` processes (as deployed), ready before yielding."""
+    """`count` long-running `canonry worker` processes (as deployed), stopped with SIGTERM
+    after. Not waited for: see `workers_ready` (they start while the API does)."""
     worker_env = {**env, "CANONRY_LOG_LEVEL": "info"}  # for the engine_started line
     processes = [spawn(f"worker-{n}", canonry_command("worker"), worker_env, directory)
                  for n in range(count)]
     try:
-        await asyncio.gather(*(wait_logged(p, "engine_started") for p in processes))
         yield processes
     finally:
         for process in processes:
             process.popen.send_signal(signal.SIGTERM)
         for process in processes:
             await asyncio.to_thread(process.stop, 30.0)
+
+
+async def workers_ready(processes: Sequence[Process]) -> None:
+    await asyncio.gather(*(wait_logged(p, "engine_started") for p in processes))
 
 
 def batches(articles: Iterable[Article], size: int = BATCH) -> Iterator[list[Article]]:
