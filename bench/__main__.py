@@ -12,11 +12,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import core, e2e, load, report
-from bench.corpus import Corpus, describe
+from bench.corpus import Article, Corpus, describe
 from bench.naive import naive_loop
 from tests.servers import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
@@ -54,37 +55,70 @@ async def step(name: str, run: Callable[[], Awaitable[T]]) -> T:
     return result
 
 
-async def measure(plan: Plan, seed: int, prefill_kind: str) -> dict[str, Any]:
-    corpus = Corpus(seed)
-    articles = corpus.take(plan.corpus)
+@dataclass(frozen=True, slots=True)
+class Options:
+    seed: int
+    cost_prefill: str  # "synthetic" or "corpus"
+    cost_production: bool
+
+
+def corpus_figure(articles: list[Article], seed: int) -> dict[str, Any]:
     shape = describe(articles)
-    figures: dict[str, Any] = {"corpus": {
-        "value": shape["articles"], "unit": "articles", **shape, "seed": seed,
-        "peer": {"name": "distinct stories", "value": shape["stories"], "unit": "stories"}}}
+    return {"value": shape["articles"], "unit": "articles", **shape, "seed": seed,
+            "peer": {"name": "distinct stories", "value": shape["stories"], "unit": "stories"}}
+
+
+def production(workers: int) -> e2e.Backend:
+    """PostgreSQL + Redis: the suite's servers (CANONRY_TEST_*), as tests/servers.py."""
+    admin = os.environ.get("CANONRY_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+    redis = os.environ.get("CANONRY_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    return partial(e2e.production_service, workers, admin, redis)
+
+
+async def single_process_figures(articles: list[Article], plan: Plan) -> dict[str, Any]:
     text_pages = [a for a in articles if a.html is None][:plan.text_pages]
     html_pages = [a for a in articles if a.html is not None][:plan.html_pages]
+    return core.core_figures(text_pages, html_pages)
 
-    async def core_step() -> dict[str, Any]:
-        return core.core_figures(text_pages, html_pages)
 
+async def end_to_end_figures(articles: list[Article]) -> dict[str, Any]:
     async def naive_step() -> dict[str, Any]:
         return naive_loop([a.plain_text for a in articles])
 
-    figures.update(await step("fingerprint and core pipeline", core_step))
+    # One naive loop over the corpus: the peer of every end-to-end figure of the run.
     naive = await step("naive loop on the corpus", naive_step)
-    figures["e2e_embedded"] = await step("end to end, embedded",
-                                         lambda: e2e.embedded(articles, naive))
-    admin = os.environ.get("CANONRY_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
-    redis = os.environ.get("CANONRY_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    figures = {"e2e_embedded": await step("end to end, embedded", partial(
+        e2e.end_to_end, e2e.embedded_service, articles, naive))}
     for workers in (1, 2):
         figures[f"e2e_pg_redis_{workers}"] = await step(
             f"end to end, PostgreSQL + Redis, {workers} worker(s)",
-            lambda w=workers: e2e.production(articles, naive, w, admin, redis))  # type: ignore[misc]
+            partial(e2e.end_to_end, production(workers), articles, naive))
+    return figures
+
+
+async def cost_figures(corpus: Corpus, plan: Plan, options: Options) -> dict[str, Any]:
+    sizes = f"{plan.cost_sizes[0]:,} and {plan.cost_sizes[1]:,}"
+    backends = {"per_article_cost": ("embedded", e2e.embedded_service)}
+    if options.cost_production:
+        backends["per_article_cost_pg_redis"] = ("PostgreSQL + Redis", production(1))
+    figures = {}
+    for key, (name, backend) in backends.items():
+        figures[key] = await step(f"per-article cost at {sizes}, {name}", partial(
+            e2e.per_article_cost, backend, corpus, plan.cost_sizes, plan.cost_slice,
+            options.cost_prefill))
+    return figures
+
+
+async def measure(plan: Plan, options: Options) -> dict[str, Any]:
+    corpus = Corpus(options.seed)
+    articles = corpus.take(plan.corpus)
+    figures: dict[str, Any] = {"corpus": corpus_figure(articles, options.seed)}
+    figures.update(await step("fingerprint and core pipeline",
+                              partial(single_process_figures, articles, plan)))
+    figures.update(await end_to_end_figures(articles))
     figures.update(await step("POST /ingest under load",
-                              lambda: load.load_figures(articles, plan.load_seconds)))
-    figures["per_article_cost"] = await step(
-        f"per-article cost at {plan.cost_sizes[0]:,} and {plan.cost_sizes[1]:,}",
-        lambda: e2e.per_article_cost(corpus, plan.cost_sizes, plan.cost_slice, prefill_kind))
+                              partial(load.load_figures, articles, plan.load_seconds)))
+    figures.update(await cost_figures(corpus, plan, options))
     return figures
 
 
@@ -115,10 +149,14 @@ def main() -> int:
                         help="what fills the store before the per-article cost slice: "
                              "synthetic short stories (default) or the corpus itself (a full "
                              "run then takes well over an hour on two cores)")
+    parser.add_argument("--cost-production", action="store_true",
+                        help="also the per-article cost on PostgreSQL + Redis (1 worker); a "
+                             "full run then takes about 10 minutes more")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     started, load_before = time.perf_counter(), os.getloadavg()
-    figures = asyncio.run(measure(plan, args.seed, args.cost_prefill))
+    options = Options(args.seed, args.cost_prefill, args.cost_production)
+    figures = asyncio.run(measure(plan, options))
     generator = figures["ingest_single"]["generator"]
     results = {"meta": {
         "quick": args.quick, "plan": asdict(plan),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 from bench.corpus import Article, Corpus, synthetic_filler
 from bench.service import (
     Run,
+    Server,
     service_env,
     serving,
     timed_ingest,
@@ -27,28 +30,35 @@ from tests.servers import create_database, delete_prefix, drop_database
 SLICE_GENERATION = 10_000
 
 
-def _sqlite_url(directory: str) -> str:
-    return f"sqlite+aiosqlite:///{directory}/bench.db"
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A service taking ingests; `database_url` is watched for completion when the workers
+    run in processes of their own (their counters are not the API's)."""
+
+    server: Server
+    backend: str
+    database_url: str | None = None
+
+    async def ingest(self, articles: Iterable[Article], verify: bool = True) -> Run:
+        return await timed_ingest(self.server, articles, database_url=self.database_url,
+                                  verify=verify)
 
 
-def _figure(run: Run, peer: dict[str, Any], backend: str) -> dict[str, Any]:
-    return {"value": run.articles_per_s, "unit": "articles/s", "backend": backend,
-            **run.as_dict(),
-            "peer": {"name": "naive loop (same texts, one process)",
-                     "value": peer["docs_per_s"], "unit": "docs/s"}}
+Backend = Callable[[], AbstractAsyncContextManager[Running]]
 
 
-async def embedded(articles: Sequence[Article], naive: dict[str, Any]) -> dict[str, Any]:
+@asynccontextmanager
+async def embedded_service() -> AsyncIterator[Running]:
     """`canonry serve` on its defaults: SQLite file, in-process queue and index, workers."""
     with tempfile.TemporaryDirectory(prefix="canonry-bench-") as directory:
-        env = service_env(_sqlite_url(directory))
+        env = service_env(f"sqlite+aiosqlite:///{directory}/bench.db")
         async with serving(Path(directory), env) as server:
-            run = await timed_ingest(server, articles)
-    return _figure(run, naive, "embedded (SQLite, in-process queue and index)")
+            yield Running(server, "embedded (SQLite, in-process queue and index)")
 
 
-async def production(articles: Sequence[Article], naive: dict[str, Any], workers: int,
-                     admin_url: str, redis_url: str) -> dict[str, Any]:
+@asynccontextmanager
+async def production_service(workers: int, admin_url: str, redis_url: str
+                             ) -> AsyncIterator[Running]:
     """`canonry serve --no-workers` + `workers` `canonry worker` processes, against a fresh
     PostgreSQL database and a fresh Redis prefix (both removed afterwards)."""
     name, prefix = unique_name("e2e"), f"canonry-bench-{uuid.uuid4().hex[:8]}"
@@ -60,11 +70,22 @@ async def production(articles: Sequence[Article], naive: dict[str, Any], workers
             async with worker_processes(Path(directory), env, workers) as processes, \
                     serving(Path(directory), env, workers=False) as server:
                 await workers_ready(processes)
-                run = await timed_ingest(server, articles, database_url=database_url)
+                yield Running(server, f"PostgreSQL + Redis, {workers} worker process(es)",
+                              database_url)
     finally:
         await drop_database(admin_url, name)
         await delete_prefix(redis_url, prefix)
-    return _figure(run, naive, f"PostgreSQL + Redis, {workers} worker process(es)")
+
+
+async def end_to_end(backend: Backend, articles: Sequence[Article], naive: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """articles/s from the first POST to the last ingest final, beside the naive loop."""
+    async with backend() as running:
+        run = await running.ingest(articles)
+    return {"value": run.articles_per_s, "unit": "articles/s", "backend": running.backend,
+            **run.as_dict(),
+            "peer": {"name": "naive loop (same texts, one process)",
+                     "value": naive["docs_per_s"], "unit": "docs/s"}}
 
 
 def prefill_articles(corpus: Corpus, count: int, kind: str) -> Iterator[Article]:
@@ -76,31 +97,28 @@ def prefill_articles(corpus: Corpus, count: int, kind: str) -> Iterator[Article]
     return synthetic_filler(count)
 
 
-async def cost_at_size(corpus: Corpus, size: int, slice_size: int, prefill_kind: str
-                       ) -> dict[str, Any]:
+async def cost_at_size(backend: Backend, corpus: Corpus, size: int, slice_size: int,
+                       prefill_kind: str) -> dict[str, Any]:
     """ms/article of a fixed slice processed after the store already holds size - slice
     articles (prefilled through the engine itself, over HTTP, and waited for)."""
-    prefill = size - slice_size
     chosen = corpus.take(slice_size, start=SLICE_GENERATION * corpus.generation_size)
-    with tempfile.TemporaryDirectory(prefix="canonry-bench-") as directory:
-        env = service_env(_sqlite_url(directory))
-        async with serving(Path(directory), env) as server:
-            filled = await timed_ingest(server, prefill_articles(corpus, prefill, prefill_kind),
-                                        verify=False)
-            run = await timed_ingest(server, chosen)
+    async with backend() as running:
+        filled = await running.ingest(
+            prefill_articles(corpus, size - slice_size, prefill_kind), verify=False)
+        run = await running.ingest(chosen)
     return {"size": size, "prefill": filled.articles, "prefill_seconds": filled.total_s,
             "prefill_outcomes": filled.outcomes, "slice": run.articles,
             "ms_per_article": 1000.0 * run.total_s / run.articles, "seconds": run.total_s,
-            "slice_outcomes": run.outcomes}
+            "slice_outcomes": run.outcomes, "backend": running.backend}
 
 
-async def per_article_cost(corpus: Corpus, sizes: tuple[int, int], slice_size: int,
-                           prefill_kind: str) -> dict[str, Any]:
-    small, large = [await cost_at_size(corpus, size, slice_size, prefill_kind)
+async def per_article_cost(backend: Backend, corpus: Corpus, sizes: tuple[int, int],
+                           slice_size: int, prefill_kind: str) -> dict[str, Any]:
+    small, large = [await cost_at_size(backend, corpus, size, slice_size, prefill_kind)
                     for size in sizes]
     return {"value": large["ms_per_article"], "unit": "ms/article",
             "name": f"at {sizes[1]:,} articles", "ratio": large["ms_per_article"]
-            / small["ms_per_article"], "backend": "embedded", "prefill_kind": prefill_kind,
-            "small": small, "large": large,
+            / small["ms_per_article"], "backend": large["backend"],
+            "prefill_kind": prefill_kind, "small": small, "large": large,
             "peer": {"name": f"at {sizes[0]:,} articles", "value": small["ms_per_article"],
                      "unit": "ms/article"}}

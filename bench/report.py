@@ -20,8 +20,10 @@ LABELS: dict[str, str] = {
     "e2e_pg_redis_2": "end to end, PostgreSQL + Redis, 2 workers",
     "ingest_single": "POST /ingest, one article, 64 connections",
     "ingest_batch100": "POST /ingest, batches of 100, 64 connections",
-    "per_article_cost": "cost per article at size",
+    "per_article_cost": "cost per article at size, embedded",
+    "per_article_cost_pg_redis": "cost per article at size, PostgreSQL + Redis",
 }
+OPTIONAL = frozenset({"per_article_cost_pg_redis"})  # only with --cost-production
 
 
 def _number(value: float) -> str:
@@ -46,7 +48,7 @@ def ours(key: str, figure: dict[str, Any]) -> str:
         return f"{text}, {_latency(figure)}"
     if key == "ingest_batch100":
         return f"{text} ({_number(figure['req_per_s'])} req/s, {_latency(figure)})"
-    if key == "per_article_cost":
+    if key.startswith("per_article_cost"):
         return f"{text} {figure['name']}"
     return text
 
