@@ -130,9 +130,17 @@ class ProcessAnalyser:
         await asyncio.to_thread(self._executor.shutdown, True, cancel_futures=True)
 
 
+# Analysis is background work: on a busy host the request path (the API in the same process
+# tree, the engine's own event loop) goes first and a backlog waits, instead of every
+# request waiting behind CPU-bound cleaning. An idle host still gives the pool every core.
+POOL_NICENESS = 10
+
+
 def _prepare_process(engine_pid: int) -> None:
-    """In each pool process, before its first batch: load what the pipeline loads lazily (the
-    language model takes about a second), and exit with the engine."""
+    """In each pool process, before its first batch: yield the CPU to the request path, load
+    what the pipeline loads lazily (the language model takes about a second), and exit with the
+    engine."""
+    os.nice(POOL_NICENESS)
     analyse_batch(AnalysisBatch([WARM_UP], {}, {}))
     _exit_with(engine_pid)
 
