@@ -109,6 +109,8 @@ async def cost_at_size(backend: Backend, corpus: Corpus, size: int, slice_size: 
     return {"size": size, "prefill": filled.articles, "prefill_seconds": filled.total_s,
             "prefill_outcomes": filled.outcomes, "slice": run.articles,
             "ms_per_article": 1000.0 * run.total_s / run.articles, "seconds": run.total_s,
+            # Serve's process tree only: with PostgreSQL + Redis the workers run elsewhere.
+            "cpu_ms_per_article": 1000.0 * run.cpu_s / run.articles,
             "slice_outcomes": run.outcomes, "backend": running.backend}
 
 
@@ -119,6 +121,8 @@ async def per_article_cost(backend: Backend, corpus: Corpus, sizes: tuple[int, i
     return {"value": large["ms_per_article"], "unit": "ms/article",
             "name": f"at {sizes[1]:,} articles", "ratio": large["ms_per_article"]
             / small["ms_per_article"], "backend": large["backend"],
+            "cpu_ms_per_article": large["cpu_ms_per_article"],
+            "cpu_ratio": large["cpu_ms_per_article"] / small["cpu_ms_per_article"],
             "prefill_kind": prefill_kind, "small": small, "large": large,
             "peer": {"name": f"at {sizes[0]:,} articles", "value": small["ms_per_article"],
-                     "unit": "ms/article"}}
+                     "unit": "ms/article", "cpu_ms_per_article": small["cpu_ms_per_article"]}}

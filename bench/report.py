@@ -49,8 +49,12 @@ def ours(key: str, figure: dict[str, Any]) -> str:
     if key == "ingest_batch100":
         return f"{text} ({_number(figure['req_per_s'])} req/s, {_latency(figure)})"
     if key.startswith("per_article_cost"):
-        return f"{text} {figure['name']}"
+        return f"{text} {figure['name']} ({_cpu(figure)})"
     return text
+
+
+def _cpu(entry: dict[str, Any]) -> str:
+    return f"serve CPU {_number(entry['cpu_ms_per_article'])} ms"
 
 
 def theirs(key: str, figure: dict[str, Any]) -> str:
@@ -61,6 +65,8 @@ def theirs(key: str, figure: dict[str, Any]) -> str:
     text = f"{peer['name']}: {_number(peer['value'])} {peer['unit']}"
     if key == "ingest_single":
         return f"{text}, {_latency(peer)}"
+    if key.startswith("per_article_cost"):
+        return f"{text} ({_cpu(peer)})"
     return text
 
 
@@ -77,8 +83,10 @@ def _cost_note(figures: dict[str, Any]) -> str:
     filler = ("short synthetic stories (tests/synthetic.py)" if cost["prefill_kind"] ==
               "synthetic" else "the corpus")
     return (f"Cost per article: the same {cost['large']['slice']:,} corpus articles, after the "
-            f"store was filled through the engine with {filler}; ratio "
-            f"{cost['ratio']:.2f}. ")
+            f"store was filled through the engine with {filler}; wall-time ratio "
+            f"{cost['ratio']:.2f}, CPU ratio {cost['cpu_ratio']:.2f} (CPU of serve's process "
+            f"tree: API, engine and pool; wall time also counts whatever else the machine "
+            f"runs). ")
 
 
 def markdown(results: dict[str, Any]) -> str:

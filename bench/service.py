@@ -77,6 +77,37 @@ class Process:
         return "\n".join(text.splitlines()[-lines:])
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone meanwhile
+        return None
+    return raw[raw.rindex(")") + 2:].split()  # after "pid (comm) "; comm may hold spaces
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of `root` and every live descendant (the pool processes
+    hang below serve's forkserver). Unlike wall time, barely moved by other work on the
+    machine."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(entry.name)) is not None:
+            # fields[1] is ppid; [11], [12] are utime, stime (stat fields 4, 14, 15)
+            parents[int(entry.name)] = int(fields[1])
+            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / _TICKS
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 def spawn(name: str, command: Sequence[str], env: dict[str, str], directory: Path) -> Process:
     log = directory / f"{name}.log"
     with log.open("wb") as out:
@@ -260,6 +291,7 @@ class Run:
     articles: int
     posted_s: float
     total_s: float
+    cpu_s: float  # of the serve process tree (API, engine, pool)
     outcomes: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -268,7 +300,8 @@ class Run:
 
     def as_dict(self) -> dict[str, Any]:
         return {"articles": self.articles, "seconds": self.total_s,
-                "post_seconds": self.posted_s, "outcomes": self.outcomes}
+                "post_seconds": self.posted_s, "serve_cpu_seconds": self.cpu_s,
+                "outcomes": self.outcomes}
 
 
 async def timed_ingest(server: Server, articles: Iterable[Article], *,
@@ -278,6 +311,7 @@ async def timed_ingest(server: Server, articles: Iterable[Article], *,
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         baseline = await metric_counts(session, server.base_url)
+        cpu_before = tree_cpu_seconds(server.process.popen.pid)
         started = time.perf_counter()
         ids = await post_all(session, server.base_url, articles)
         posted = time.perf_counter()
@@ -287,13 +321,14 @@ async def timed_ingest(server: Server, articles: Iterable[Article], *,
         else:
             finished = await wait_metrics(session, server.base_url, unique,
                                           sum(baseline.values()))
+        cpu = tree_cpu_seconds(server.process.popen.pid) - cpu_before
         if verify:
             await verify_final(session, server.base_url, ids, random.Random(len(ids)))
         after = await metric_counts(session, server.base_url)
         outcomes = {k: v - baseline.get(k, 0.0) for k, v in after.items()}
         if database_url:
             outcomes = await _outcomes(database_url, ids)
-    return Run(unique, posted - started, finished - started, outcomes)
+    return Run(unique, posted - started, finished - started, cpu, outcomes)
 
 
 async def _outcomes(database_url: str, ids: Sequence[str]) -> dict[str, float]:

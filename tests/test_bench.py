@@ -43,7 +43,9 @@ def test_quick_run_measures_every_figure_with_its_peer(
     for key in ("ingest_single", "ingest_batch100"):
         assert figures[key]["p50_ms"] > 0 and figures[key]["p99_ms"] >= figures[key]["p50_ms"]
     assert figures["ingest_single"]["peer"]["p99_ms"] > 0
-    assert figures["per_article_cost"]["ratio"] > 0
+    cost = figures["per_article_cost"]
+    assert cost["ratio"] > 0 and cost["cpu_ms_per_article"] > 0
+    assert cost["peer"]["cpu_ms_per_article"] > 0
     assert (tmp_path / "r.md").read_text().startswith("| figure |")
     for key in figures:  # the summary prints each figure beside its peer
         assert LABELS[key] in done.stdout
