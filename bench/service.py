@@ -42,6 +42,8 @@ FAR = 1000  # unfinished ingests above which completion is polled slowly
 VERIFY_SAMPLE = 200
 _METRIC = re.compile(
     r"^canonry_ingests_(processed|failed)_total(?:\{match=\"(\w+)\"\})? ([0-9.e+]+)$", re.M)
+_ACCEPTED = re.compile(r"^canonry_ingests_accepted_total ([0-9.e+]+)$", re.M)
+STALL_SECONDS = 300.0  # no ingest finished for this long: something is broken, stop waiting
 
 
 def free_port() -> int:
@@ -225,15 +227,24 @@ async def post_all(session: aiohttp.ClientSession, base_url: str,
     return ids
 
 
+async def _metrics_text(session: aiohttp.ClientSession, base_url: str) -> str:
+    async with session.get(f"{base_url}/metrics") as response:
+        return await response.text()
+
+
 async def metric_counts(session: aiohttp.ClientSession, base_url: str) -> dict[str, float]:
     """The engine's outcome counters: processed per match kind, and dead-lettered."""
-    async with session.get(f"{base_url}/metrics") as response:
-        text = await response.text()
     counts: dict[str, float] = {}
-    for kind, match, value in _METRIC.findall(text):
+    for kind, match, value in _METRIC.findall(await _metrics_text(session, base_url)):
         key = match if kind == "processed" else "failed"
         counts[key] = counts.get(key, 0.0) + float(value)
     return counts
+
+
+async def accepted_count(session: aiohttp.ClientSession, base_url: str) -> float:
+    """New ingests the API accepted (a re-post of a known article is not new work)."""
+    found = _ACCEPTED.search(await _metrics_text(session, base_url))
+    return float(found.group(1)) if found else 0.0
 
 
 def _poll_interval(remaining: float) -> float:
@@ -241,13 +252,30 @@ def _poll_interval(remaining: float) -> float:
     return POLL_SECONDS if remaining < FAR else 0.5
 
 
-async def wait_metrics(session: aiohttp.ClientSession, base_url: str, target: int,
+@dataclass
+class StallGuard:
+    """Raises when the watched count has not moved for `STALL_SECONDS`."""
+
+    what: str
+    last: float = -1.0
+    since: float = field(default_factory=time.monotonic)
+
+    def check(self, value: float) -> None:
+        if value != self.last:
+            self.last, self.since = value, time.monotonic()
+        elif time.monotonic() - self.since > STALL_SECONDS:
+            raise RuntimeError(f"{self.what} stuck at {value} for {STALL_SECONDS:.0f} s")
+
+
+async def wait_metrics(session: aiohttp.ClientSession, base_url: str, target: float,
                        baseline: float) -> float:
     """perf_counter time at which the serve process had finished `target` more ingests."""
+    guard = StallGuard("finished ingests")
     while True:
         finished = sum((await metric_counts(session, base_url)).values()) - baseline
         if finished >= target:
             return time.perf_counter()
+        guard.check(finished)
         await asyncio.sleep(_poll_interval(target - finished))
 
 
@@ -256,6 +284,7 @@ async def wait_sql(database_url: str) -> float:
     in the database; the count walks the status index, so it is cheapest near the end."""
     import asyncpg
 
+    guard = StallGuard("open ingests")
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:
         while True:
@@ -263,6 +292,7 @@ async def wait_sql(database_url: str) -> float:
                 "SELECT count(*) FROM ingests WHERE status = ANY($1::text[])", list(OPEN_STATES))
             if open_ingests == 0:
                 return time.perf_counter()
+            guard.check(open_ingests)
             await asyncio.sleep(_poll_interval(open_ingests))
     finally:
         await conn.close()
@@ -311,6 +341,7 @@ async def timed_ingest(server: Server, articles: Iterable[Article], *,
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         baseline = await metric_counts(session, server.base_url)
+        accepted_before = await accepted_count(session, server.base_url)
         cpu_before = tree_cpu_seconds(server.process.popen.pid)
         started = time.perf_counter()
         ids = await post_all(session, server.base_url, articles)
@@ -319,7 +350,8 @@ async def timed_ingest(server: Server, articles: Iterable[Article], *,
         if database_url:
             finished = await wait_sql(database_url)
         else:
-            finished = await wait_metrics(session, server.base_url, unique,
+            new = await accepted_count(session, server.base_url) - accepted_before
+            finished = await wait_metrics(session, server.base_url, new,
                                           sum(baseline.values()))
         cpu = tree_cpu_seconds(server.process.popen.pid) - cpu_before
         if verify:
