@@ -38,10 +38,11 @@ class Running:
     server: Server
     backend: str
     database_url: str | None = None
+    worker_pids: tuple[int, ...] = ()
 
     async def ingest(self, articles: Iterable[Article], verify: bool = True) -> Run:
         return await timed_ingest(self.server, articles, database_url=self.database_url,
-                                  verify=verify)
+                                  worker_pids=self.worker_pids, verify=verify)
 
 
 Backend = Callable[[], AbstractAsyncContextManager[Running]]
@@ -71,7 +72,7 @@ async def production_service(workers: int, admin_url: str, redis_url: str
                     serving(Path(directory), env, workers=False) as server:
                 await workers_ready(processes)
                 yield Running(server, f"PostgreSQL + Redis, {workers} worker process(es)",
-                              database_url)
+                              database_url, tuple(p.popen.pid for p in processes))
     finally:
         await drop_database(admin_url, name)
         await delete_prefix(redis_url, prefix)
@@ -109,7 +110,6 @@ async def cost_at_size(backend: Backend, corpus: Corpus, size: int, slice_size: 
     return {"size": size, "prefill": filled.articles, "prefill_seconds": filled.total_s,
             "prefill_outcomes": filled.outcomes, "slice": run.articles,
             "ms_per_article": 1000.0 * run.total_s / run.articles, "seconds": run.total_s,
-            # Serve's process tree only: with PostgreSQL + Redis the workers run elsewhere.
             "cpu_ms_per_article": 1000.0 * run.cpu_s / run.articles,
             "slice_outcomes": run.outcomes, "backend": running.backend}
 

@@ -54,7 +54,7 @@ def ours(key: str, figure: dict[str, Any]) -> str:
 
 
 def _cpu(entry: dict[str, Any]) -> str:
-    return f"serve CPU {_number(entry['cpu_ms_per_article'])} ms"
+    return f"CPU {_number(entry['cpu_ms_per_article'])} ms"
 
 
 def theirs(key: str, figure: dict[str, Any]) -> str:
@@ -84,9 +84,9 @@ def _cost_note(figures: dict[str, Any]) -> str:
               "synthetic" else "the corpus")
     return (f"Cost per article: the same {cost['large']['slice']:,} corpus articles, after the "
             f"store was filled through the engine with {filler}; wall-time ratio "
-            f"{cost['ratio']:.2f}, CPU ratio {cost['cpu_ratio']:.2f} (CPU of serve's process "
-            f"tree: API, engine and pool; wall time also counts whatever else the machine "
-            f"runs). ")
+            f"{cost['ratio']:.2f}, CPU ratio {cost['cpu_ratio']:.2f} (CPU of the service's "
+            f"processes: API, engine, pool, workers; wall time also counts whatever else the "
+            f"machine runs). ")
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -321,7 +321,7 @@ class Run:
     articles: int
     posted_s: float
     total_s: float
-    cpu_s: float  # of the serve process tree (API, engine, pool)
+    cpu_s: float  # of the service's process trees: serve (API, engine, pool), the workers
     outcomes: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -330,19 +330,22 @@ class Run:
 
     def as_dict(self) -> dict[str, Any]:
         return {"articles": self.articles, "seconds": self.total_s,
-                "post_seconds": self.posted_s, "serve_cpu_seconds": self.cpu_s,
+                "post_seconds": self.posted_s, "service_cpu_seconds": self.cpu_s,
                 "outcomes": self.outcomes}
 
 
 async def timed_ingest(server: Server, articles: Iterable[Article], *,
-                       database_url: str | None = None, verify: bool = True) -> Run:
+                       database_url: str | None = None, worker_pids: Sequence[int] = (),
+                       verify: bool = True) -> Run:
     """POST `articles` and wait until every one is final; timed from the first POST.
-    `database_url`: watch the database (workers in other processes), else /metrics."""
+    `database_url`: watch the database (workers in other processes), else /metrics;
+    `worker_pids`: those processes, whose CPU counts with serve's."""
+    pids = [server.process.popen.pid, *worker_pids]
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         baseline = await metric_counts(session, server.base_url)
         accepted_before = await accepted_count(session, server.base_url)
-        cpu_before = tree_cpu_seconds(server.process.popen.pid)
+        cpu_before = sum(map(tree_cpu_seconds, pids))
         started = time.perf_counter()
         ids = await post_all(session, server.base_url, articles)
         posted = time.perf_counter()
@@ -353,7 +356,7 @@ async def timed_ingest(server: Server, articles: Iterable[Article], *,
             new = await accepted_count(session, server.base_url) - accepted_before
             finished = await wait_metrics(session, server.base_url, new,
                                           sum(baseline.values()))
-        cpu = tree_cpu_seconds(server.process.popen.pid) - cpu_before
+        cpu = sum(map(tree_cpu_seconds, pids)) - cpu_before
         if verify:
             await verify_final(session, server.base_url, ids, random.Random(len(ids)))
         after = await metric_counts(session, server.base_url)
