@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -61,13 +62,17 @@ async def embedded_service() -> AsyncIterator[Running]:
 async def production_service(workers: int, admin_url: str, redis_url: str
                              ) -> AsyncIterator[Running]:
     """`canonry serve --no-workers` + `workers` `canonry worker` processes, against a fresh
-    PostgreSQL database and a fresh Redis prefix (both removed afterwards)."""
+    PostgreSQL database and a fresh Redis prefix (both removed afterwards); each worker's
+    analysis pool gets cores / workers processes."""
     name, prefix = unique_name("e2e"), f"canonry-bench-{uuid.uuid4().hex[:8]}"
     database_url = await create_database(admin_url, name)
     try:
         await upgrade(database_url)
         with tempfile.TemporaryDirectory(prefix="canonry-bench-") as directory:
-            env = service_env(database_url, redis_url, prefix)
+            # As an operator sizes a host: the worker processes share its cores between their
+            # analysis pools (each defaults to every core, which oversubscribes with several).
+            env = {**service_env(database_url, redis_url, prefix),
+                   "CANONRY_CPU_WORKERS": str(max(1, (os.cpu_count() or 1) // workers))}
             async with worker_processes(Path(directory), env, workers) as processes, \
                     serving(Path(directory), env, workers=False) as server:
                 await workers_ready(processes)
