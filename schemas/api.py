@@ -4,7 +4,7 @@ generated from these, so the models are the single source of truth for field nam
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -21,10 +21,29 @@ _RFC3339 = re.compile(
 # in the UTF-8 bytes (no multi-byte sequence holds a byte below 0x80): deleting them with
 # bytes.translate and comparing lengths is ~5x faster than a regex scan of a long text.
 _BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20)])
+# A URL never holds these raw (RFC 3986: spaces and controls are percent-encoded), and
+# PostgreSQL text cannot hold NUL: refused in URLs on every backend alike.
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 MatchKind = Literal["new", "exact", "near"]
 IngestState = Literal["queued", "processing", "done", "failed"]
+
+
+def url_is_storable(url: str) -> bool:
+    """False for a URL no article can carry (see `_URL_UNSAFE`): looking it up finds nothing."""
+    return _URL_UNSAFE.search(url) is None
+
+
+def _has_nul(value: Any) -> bool:
+    """A NUL anywhere in a JSON value, keys included (PostgreSQL text and JSON cannot hold one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _check_text(value: str | None) -> str | None:
@@ -57,12 +76,18 @@ class ArticleIn(BaseModel):
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:
         value = value.strip()
+        if not url_is_storable(value):
+            raise ValueError("must not contain spaces or control characters (percent-encode them)")
         try:
             parts = urlsplit(value)
+            parts.port  # noqa: B018 - parsing the port is what checks it
         except ValueError:
-            raise ValueError("is not a URL") from None
+            raise ValueError("is not a URL (or its port is not 0-65535)") from None
         if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
             raise ValueError("must be an absolute http or https URL")
+        if parts.username is not None or parts.password is not None:
+            # They would be stored and served back to every reader of the provenance.
+            raise ValueError("must not carry credentials (user:password@)")
         return value
 
     @field_validator("text", "html", "title", "source")
@@ -77,6 +102,24 @@ class ArticleIn(BaseModel):
             return None
         if not isinstance(value, str) or not _RFC3339.match(value):
             raise ValueError("must be an RFC 3339 date-time such as 2016-02-11T09:30:00Z")
+        return value
+
+    @field_validator("published_at")
+    @classmethod
+    def _storable_instant(cls, value: datetime | None) -> datetime | None:
+        # Stored as UTC: an offset may carry a valid local time past year 9999 or before year 1.
+        if value is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("is outside years 1-9999 once converted to UTC") from None
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and _has_nul(value):
+            raise ValueError("must not contain NUL characters")
         return value
 
     @field_validator("language")

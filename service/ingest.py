@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import structlog
 from aiohttp import web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from canonry.schemas.api import ArticleIn, FieldError, IngestReceipt
 from canonry.service.keys import ACCEPTANCE, SETTINGS
@@ -26,7 +27,15 @@ from canonry.workers.identity import content_hash, ingest_id_for
 from canonry.workers.ports import NewIngest
 
 JSON_TYPES = {"application/json"}
-UNAVAILABLE = (OSError, DBAPIError, RedisError)
+log = structlog.get_logger("canonry.api")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """A backend that cannot be reached (retrying later helps), as opposed to a statement it
+    refused (retrying never helps: that is a bug or input validation missed, not a 503)."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+    return isinstance(exc, (OSError, RedisError))
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
 
 
@@ -132,10 +141,14 @@ async def post_ingest(request: web.Request) -> web.Response:
     new = new_ingests(articles)
     try:
         accepted = await request.app[ACCEPTANCE].accept(new)
-    except UNAVAILABLE as exc:
+    except (OSError, DBAPIError, RedisError) as exc:
+        if not is_unavailable(exc):
+            raise  # a 500 without details (logged by the problem middleware)
         # Never a 202 we cannot keep. Whatever was committed before the failure is safe: a
         # retry returns the same ids, and the reconciler dispatches anything left queued.
-        raise ProblemError(503, f"storage or queue unavailable, retry later: {exc}",
+        # The error stays in the log: it may carry SQL and the article's text.
+        log.warning("ingest_unavailable", error=f"{type(exc).__name__}: {exc}"[:500])
+        raise ProblemError(503, "storage or queue unavailable, retry later",
                            slug="unavailable", headers={"Retry-After": "5"}) from exc
     metrics.ACCEPTED.inc(len(accepted.created))
     receipts = [

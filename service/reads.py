@@ -16,9 +16,11 @@ from canonry.schemas.api import (
     LookupOut,
     ProvenanceOut,
     ProvenancePage,
+    url_is_storable,
 )
 from canonry.schemas.tables import documents, ingests, provenance
 from canonry.workers.adapters.sql.store import as_utc
+from canonry.workers.identity import is_document_id, is_ingest_id
 
 _DOCUMENT_COLUMNS = [c for c in documents.c if c.name not in {"canonical_ingest_id"}]
 
@@ -43,6 +45,8 @@ class Reads:
         self.engine = engine
 
     async def ingest(self, ingest_id: str) -> IngestStatus | None:
+        if not is_ingest_id(ingest_id):
+            return None
         query = select(
             ingests.c.id.label("ingest_id"), ingests.c.status, ingests.c.url,
             ingests.c.received_at, ingests.c.attempts, ingests.c.document_id, ingests.c.match,
@@ -60,6 +64,8 @@ class Reads:
         return IngestStatus(**data)
 
     async def document(self, document_id: str, provenance_limit: int) -> DocumentOut | None:
+        if not is_document_id(document_id):
+            return None
         async with self.engine.connect() as conn:
             row = (await conn.execute(
                 select(*_DOCUMENT_COLUMNS).where(documents.c.id == document_id)
@@ -70,6 +76,8 @@ class Reads:
         return _document(row).model_copy(update={"provenance": page.provenance})
 
     async def provenance(self, document_id: str, after: int, limit: int) -> ProvenancePage:
+        if not is_document_id(document_id):
+            return ProvenancePage(provenance=[], next=None)
         query = (
             select(provenance)
             .where(provenance.c.document_id == document_id, provenance.c.id > after)
@@ -100,6 +108,8 @@ class Reads:
         return DocumentPage(documents=[_document(r) for r in rows], next=str(cursor))
 
     async def lookup(self, url: str) -> LookupOut | None:
+        if not url_is_storable(url):
+            return None  # no article was accepted with it
         query = (
             select(provenance.c.document_id, provenance.c.ingest_id)
             .where(provenance.c.url == url)

@@ -6,8 +6,21 @@ the very same document instead of a second one."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 _ID_HEX = 26  # 104 bits: collision-free at any plausible archive size
+_INGEST_ID = re.compile(rf"ing_[0-9a-f]{{{_ID_HEX}}}")
+_DOCUMENT_ID = re.compile(rf"doc_[0-9a-f]{{{_ID_HEX}}}")
+
+
+def is_ingest_id(value: str) -> bool:
+    """The shape every ingest id has: anything else names no ingest (and is not sent on to a
+    database, which may refuse it: PostgreSQL text cannot hold NUL)."""
+    return _INGEST_ID.fullmatch(value) is not None
+
+
+def is_document_id(value: str) -> bool:
+    return _DOCUMENT_ID.fullmatch(value) is not None
 
 
 def content_hash(text: str | None, html: str | None) -> str:

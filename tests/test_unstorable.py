@@ -1,0 +1,57 @@
+"""Input no backend can store is a 422 naming the field, the same on SQLite and PostgreSQL;
+a lookup of what cannot exist is a 404; no response body carries SQL (conftest's `backend`
+runs every test on the embedded default, PostgreSQL, and PostgreSQL + Redis)."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+ARTICLE = {"url": "https://example.org/a", "text": "A sentence long enough to be an article body "
+           "survives cleaning. It has two sentences, and a third one too, for good measure."}
+SQL_WORDS = ("INSERT", "SELECT", "asyncpg", "sqlalchemy", "Traceback")
+
+
+async def problem(response, status: int) -> dict:
+    text = await response.text()
+    assert response.status == status, text
+    assert response.content_type == "application/problem+json"
+    assert not any(word in text for word in SQL_WORDS), text
+    return await response.json()
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("url", "https://example.org/a\x00b"),
+    ("url", "https://example.org/a b"),
+    ("url", "https://example.org/a\nb"),
+    ("url", "https://example.org:99999/a"),
+    ("url", "https://user:secret@example.org/a"),
+    ("published_at", "9999-12-31T23:59:59-12:00"),
+    ("published_at", "0001-01-01T00:00:00+14:00"),
+    ("metadata", {"note": "nul \x00 inside"}),
+    ("metadata", {"bad\x00key": 1}),
+])
+async def test_unstorable_values_are_422_naming_the_field(
+    client: TestClient, field: str, value: object
+) -> None:
+    response = await client.post("/ingest", json={**ARTICLE, field: value})
+    body = await problem(response, 422)
+    assert any(error["field"].startswith(field) for error in body["errors"]), body
+
+
+async def test_one_unstorable_article_refuses_its_batch_with_its_position(
+    client: TestClient,
+) -> None:
+    articles = [ARTICLE, {**ARTICLE, "url": "https://example.org/b\x00"}]
+    body = await problem(await client.post("/ingest", json={"articles": articles}), 422)
+    assert [e["field"] for e in body["errors"]] == ["articles[1].url"]
+    # Nothing was accepted: the valid article is still unknown.
+    assert (await client.post("/ingest", json={"articles": [ARTICLE]})).status == 202
+
+
+@pytest.mark.parametrize("path", [
+    "/ingest/ing_%00", "/documents/doc_%00", "/documents/doc_%00/provenance",
+    "/lookup?url=https://example.org/%00", "/lookup?url=https://example.org/a%00b",
+])
+async def test_ids_and_urls_that_cannot_exist_are_404(client: TestClient, path: str) -> None:
+    await problem(await client.get(path), 404)
