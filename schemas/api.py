@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -86,8 +86,9 @@ class ArticleIn(BaseModel):
         if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
             raise ValueError("must be an absolute http or https URL")
         if parts.username is not None or parts.password is not None:
-            # They would be stored and served back to every reader of the provenance.
-            raise ValueError("must not carry credentials (user:password@)")
+            # Credentials would be stored and served to every reader of the provenance: the
+            # article is kept, at its address without them.
+            value = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
         return value
 
     @field_validator("text", "html", "title", "source")

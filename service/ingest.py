@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -121,7 +122,13 @@ def new_ingest(article: ArticleIn, received_at: Any) -> NewIngest:
 async def post_ingest(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     content_type = request.content_type
-    raw = await request.read()  # aiohttp enforces client_max_size here: 413 past the limit
+    try:
+        raw = await request.read()  # aiohttp enforces client_max_size here: 413 past the limit
+    except RequestPayloadError:
+        # A body that does not decode as its Content-Encoding says (or ends early).
+        raise ProblemError(400, "the body could not be read: it does not match its "
+                                "Content-Encoding, or it ended early",
+                           slug="unreadable-body") from None
     if content_type in JSON_TYPES:
         items, batch = _parse_json(raw)
     elif content_type in NDJSON_TYPES:

@@ -61,4 +61,7 @@ ROUTES: tuple[Route, ...] = (
 
 def add_routes(app: web.Application) -> None:
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, route.handler)
+        if route.method == "GET":
+            app.router.add_get(route.path, route.handler)  # and HEAD, as HTTP expects
+        else:
+            app.router.add_route(route.method, route.path, route.handler)

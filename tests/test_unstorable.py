@@ -25,7 +25,6 @@ async def problem(response, status: int) -> dict:
     ("url", "https://example.org/a b"),
     ("url", "https://example.org/a\nb"),
     ("url", "https://example.org:99999/a"),
-    ("url", "https://user:secret@example.org/a"),
     ("published_at", "9999-12-31T23:59:59-12:00"),
     ("published_at", "0001-01-01T00:00:00+14:00"),
     ("metadata", {"note": "nul \x00 inside"}),
@@ -47,6 +46,27 @@ async def test_one_unstorable_article_refuses_its_batch_with_its_position(
     assert [e["field"] for e in body["errors"]] == ["articles[1].url"]
     # Nothing was accepted: the valid article is still unknown.
     assert (await client.post("/ingest", json={"articles": [ARTICLE]})).status == 202
+
+
+async def test_credentials_in_a_url_are_not_stored(client: TestClient) -> None:
+    response = await client.post("/ingest", json={**ARTICLE,
+                                                  "url": "https://user:secret@Example.org:8443/a?q#f"})
+    assert response.status == 202, await response.text()
+    status = await (await client.get((await response.json())["status_url"])).json()
+    assert status["url"] == "https://Example.org:8443/a?q#f"
+
+
+async def test_head_answers_on_get_routes(client: TestClient) -> None:
+    response = await client.head("/healthz")
+    assert response.status == 200
+    assert await response.read() == b""
+
+
+async def test_a_body_that_is_not_its_content_encoding_is_400(client: TestClient) -> None:
+    response = await client.post("/ingest", data=b'{"url": "https://example.org/a"}', headers={
+        "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    body = await problem(response, 400)
+    assert body["type"].endswith("/unreadable-body")
 
 
 @pytest.mark.parametrize("path", [
