@@ -151,3 +151,28 @@ def test_the_core_imports_no_io_library_and_no_adapter() -> None:
             offenders += [f"{path.relative_to(REPO)}: {name}" for name in names
                           if name.split(".")[0] in FORBIDDEN or name.startswith(FORBIDDEN)]
     assert offenders == []
+
+
+async def test_a_second_delivery_of_an_ingest_in_flight_is_not_a_second_attempt(
+    settings: Settings,
+) -> None:
+    # A re-post of a still-queued article dispatches it again: two deliveries of one ingest,
+    # taken by two batches at once. One attempt, one decision.
+    store, queue = SqlStore.connect(settings.database_url), InProcessQueue()
+    worker = Worker(store, queue, MemoryIndex(), WorkerOptions(concurrency=2, batch_size=1))
+    try:
+        article = synthetic.articles(1)[0]
+        new = new_ingests(validate_articles([{"url": article["url"], "text": article["text"]}],
+                                            batch=False))
+        await accept_and_dispatch(store, queue, new)
+        await accept_and_dispatch(store, queue, new)  # the re-post: dispatched again
+        first, second = await queue.receive(1, 1.0), await queue.receive(1, 1.0)
+        assert first[0].ingest_id == second[0].ingest_id  # precondition: two deliveries
+        await asyncio.gather(worker.handle_batch(first), worker.handle_batch(second))
+        async with store.engine.connect() as conn:
+            row = (await conn.execute(select(ingests))).mappings().one()
+        assert (row["status"], row["attempts"]) == ("done", 1)
+        assert await queue.drained()
+    finally:
+        await queue.close()
+        await store.close()

@@ -126,6 +126,10 @@ class Worker:
         self._stopping = asyncio.Event()
         self._receiving: set[asyncio.Task[list[Delivery]]] = set()
         self._cross_source: tuple[float, dict[str, int]] = (-CROSS_SOURCE_TTL, {})
+        # Ingests a batch of this worker is processing: a second delivery of one (a re-post
+        # dispatched it again while it was queued) is acked, not processed twice. The first
+        # delivery is still held, so nothing is lost if this process dies.
+        self._in_flight: set[str] = set()
 
     def stop(self) -> None:
         """Stop taking work; batches in flight are finished (or handed back) first.
@@ -173,6 +177,25 @@ class Worker:
                 await asyncio.sleep(self.options.retry_backoff)
 
     async def handle_batch(self, deliveries: Sequence[Delivery]) -> None:
+        duplicates = [d for d in deliveries if d.ingest_id in self._in_flight]
+        mine = [d for d in deliveries if d.ingest_id not in self._in_flight]
+        ids = set(dict.fromkeys(d.ingest_id for d in mine))
+        self._in_flight |= ids
+        try:
+            if duplicates:
+                await self.queue.ack(duplicates)
+            if mine:
+                await self._handle_batch(mine)
+        finally:
+            self._in_flight -= ids
+
+    async def _release(self, deliveries: Sequence[tuple[Delivery, float]]) -> None:
+        """Hand messages back to be delivered again: their next delivery is a retry, not a
+        duplicate, so they stop counting as in flight here."""
+        self._in_flight -= {delivery.ingest_id for delivery, _ in deliveries}
+        await self.queue.release(deliveries)
+
+    async def _handle_batch(self, deliveries: Sequence[Delivery]) -> None:
         started = time.perf_counter()
         metrics.BATCH_SIZE.observe(len(deliveries))
         try:
@@ -180,7 +203,7 @@ class Worker:
                 list(dict.fromkeys(d.ingest_id for d in deliveries)))
         except Exception as exc:  # database unreachable: hand back without counting a try
             log.warning("start_attempts_failed", messages=len(deliveries), error=str(exc))
-            await self.queue.release([(d, self.options.retry_backoff) for d in deliveries])
+            await self._release([(d, self.options.retry_backoff) for d in deliveries])
             return
         work: list[tuple[Delivery, Ingest]] = []
         finished: list[Delivery] = []  # already done or failed, unknown, or twice in the batch
@@ -369,7 +392,7 @@ class Worker:
                                               for _, i, code, message in retries])
         except Exception as exc:
             log.warning("record_failures_failed", articles=len(retries), error=str(exc))
-        await self.queue.release([
+        await self._release([
             (delivery, min(self.options.retry_backoff * 2 ** (ingest.attempts - 1), MAX_BACKOFF))
             for delivery, ingest, _, _ in retries
         ])
@@ -385,7 +408,7 @@ class Worker:
                                               for _, i, code, message in failures])
         except Exception as exc:  # keep the messages: the failures are not recorded yet
             log.warning("record_failures_failed", articles=len(failures), error=str(exc))
-            await self.queue.release([(d, self.options.retry_backoff) for d, *_ in failures])
+            await self._release([(d, self.options.retry_backoff) for d, *_ in failures])
             return
         metrics.FAILED.inc(len(failures))
         await self._withdraw_claims([ingest for _, ingest, _, _ in failures])
