@@ -28,6 +28,8 @@ from canonry.workers.identity import content_hash, ingest_id_for
 from canonry.workers.ports import NewIngest
 
 JSON_TYPES = {"application/json"}
+NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
+BACKEND_ERRORS = (OSError, DBAPIError, RedisError)
 log = structlog.get_logger("canonry.api")
 
 
@@ -36,8 +38,7 @@ def is_unavailable(exc: BaseException) -> bool:
     refused (retrying never helps: that is a bug or input validation missed, not a 503)."""
     if isinstance(exc, DBAPIError):
         return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
-    return isinstance(exc, (OSError, RedisError))
-NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
+    return isinstance(exc, BACKEND_ERRORS)
 
 
 def _decode(raw: bytes) -> str:
@@ -148,7 +149,7 @@ async def post_ingest(request: web.Request) -> web.Response:
     new = new_ingests(articles)
     try:
         accepted = await request.app[ACCEPTANCE].accept(new)
-    except (OSError, DBAPIError, RedisError) as exc:
+    except BACKEND_ERRORS as exc:
         if not is_unavailable(exc):
             raise  # a 500 without details (logged by the problem middleware)
         # Never a 202 we cannot keep. Whatever was committed before the failure is safe: a

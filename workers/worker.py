@@ -126,10 +126,10 @@ class Worker:
         self._stopping = asyncio.Event()
         self._receiving: set[asyncio.Task[list[Delivery]]] = set()
         self._cross_source: tuple[float, dict[str, int]] = (-CROSS_SOURCE_TTL, {})
-        # Ingests a batch of this worker is processing: a second delivery of one (a re-post
-        # dispatched it again while it was queued) is acked, not processed twice. The first
-        # delivery is still held, so nothing is lost if this process dies.
-        self._in_flight: set[str] = set()
+        # Ingests a batch of this worker is processing, and which batch: a second delivery of
+        # one (a re-post dispatched it again while it was queued) is acked, not processed
+        # twice. The first delivery is still held, so nothing is lost if this process dies.
+        self._in_flight: dict[str, object] = {}
 
     def stop(self) -> None:
         """Stop taking work; batches in flight are finished (or handed back) first.
@@ -177,22 +177,29 @@ class Worker:
                 await asyncio.sleep(self.options.retry_backoff)
 
     async def handle_batch(self, deliveries: Sequence[Delivery]) -> None:
-        duplicates = [d for d in deliveries if d.ingest_id in self._in_flight]
-        mine = [d for d in deliveries if d.ingest_id not in self._in_flight]
-        ids = set(dict.fromkeys(d.ingest_id for d in mine))
-        self._in_flight |= ids
+        batch = object()
+        mine: list[Delivery] = []
+        duplicates: list[Delivery] = []
+        for delivery in deliveries:
+            (duplicates if delivery.ingest_id in self._in_flight else mine).append(delivery)
+        claimed = {delivery.ingest_id for delivery in mine}
+        self._in_flight.update(dict.fromkeys(claimed, batch))
         try:
             if duplicates:
                 await self.queue.ack(duplicates)
             if mine:
                 await self._handle_batch(mine)
         finally:
-            self._in_flight -= ids
+            # Only what is still this batch's: a released ingest may be another batch's now.
+            for ingest_id in claimed:
+                if self._in_flight.get(ingest_id) is batch:
+                    del self._in_flight[ingest_id]
 
     async def _release(self, deliveries: Sequence[tuple[Delivery, float]]) -> None:
         """Hand messages back to be delivered again: their next delivery is a retry, not a
         duplicate, so they stop counting as in flight here."""
-        self._in_flight -= {delivery.ingest_id for delivery, _ in deliveries}
+        for delivery, _ in deliveries:
+            self._in_flight.pop(delivery.ingest_id, None)
         await self.queue.release(deliveries)
 
     async def _handle_batch(self, deliveries: Sequence[Delivery]) -> None:

@@ -174,12 +174,12 @@ _PHRASE_CUES = (
 )  # fmt: skip
 
 
-def is_boilerplate(text: str, lower: str | None = None) -> bool:
-    """A boilerplate label, notice or phrase (`lower`: `text.lower()`, when the caller has it)."""
+def is_boilerplate(text: str) -> bool:
+    """A boilerplate label, notice or phrase."""
     if _BOILERPLATE_LINE.match(text):
         return True
-    low = text.lower() if lower is None else lower
-    return any(cue in low for cue in _PHRASE_CUES) and bool(_BOILERPLATE_PHRASE.search(text))
+    lower = text.lower()
+    return any(cue in lower for cue in _PHRASE_CUES) and bool(_BOILERPLATE_PHRASE.search(text))
 
 
 # An item of a bulleted list that continues a lead-in sentence ("A comment will be deleted if
