@@ -17,7 +17,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bench.corpus import Article
+from tests.servers import free_port
 
 BATCH = 100  # articles per POST /ingest, as a feed poller would send them
 POLL_SECONDS = 0.05
@@ -44,12 +44,6 @@ _METRIC = re.compile(
     r"^canonry_ingests_(processed|failed)_total(?:\{match=\"(\w+)\"\})? ([0-9.e+]+)$", re.M)
 _ACCEPTED = re.compile(r"^canonry_ingests_accepted_total ([0-9.e+]+)$", re.M)
 STALL_SECONDS = 300.0  # no ingest finished for this long: something is broken, stop waiting
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def canonry_command(*args: str) -> list[str]:

@@ -33,7 +33,7 @@ def _answers(url: str, default_port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -60,7 +60,7 @@ class Throwaways:
         if not (initdb and pg_ctl):
             pytest.exit("PostgreSQL does not answer at CANONRY_TEST_DATABASE_URL and no initdb/"
                         "pg_ctl binaries were found to start a throwaway one", returncode=3)
-        data, port = self.directory / "pg", _free_port()
+        data, port = self.directory / "pg", free_port()
         user = ["-U", "postgres"]
         run_as: list[str] = []
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
@@ -79,7 +79,7 @@ class Throwaways:
         if not binary:
             pytest.exit("Redis does not answer at CANONRY_TEST_REDIS_URL and no redis-server "
                         "binary was found to start a throwaway one", returncode=3)
-        port = _free_port()
+        port = free_port()
         subprocess.run([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                         "--appendonly", "no", "--daemonize", "yes",
                         "--dir", str(self.directory),

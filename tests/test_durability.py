@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from canonry.workers.clean.extract import extract_page
 from canonry.workers.pool import InlineAnalyser
 from canonry.workers.ports import Claim
 from canonry.workers.worker import Worker, WorkerOptions
+from tests.servers import free_port
 from tests.shared_data import seeds
 
 
@@ -57,16 +57,10 @@ async def test_restart_processes_what_was_accepted(settings: Settings) -> None:
         assert await statuses(client.app[STORE]) == {"done": 5}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def serve_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {**os.environ, "CANONRY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
-           "CANONRY_PORT": str(_free_port()), "CANONRY_LOG_LEVEL": "warning"}
+           "CANONRY_PORT": str(free_port()), "CANONRY_LOG_LEVEL": "warning"}
     env.pop("CANONRY_REDIS_URL", None)
     yield env
 

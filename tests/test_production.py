@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from canonry.workers.pool import InlineAnalyser
 from canonry.workers.ports import WorkQueue
 from canonry.workers.worker import Worker, WorkerOptions
 from tests import synthetic
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -214,12 +214,6 @@ async def test_poison_ends_in_dead_letter_stream_and_replays(
     assert await status_counts(store) == {"done": 4}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _redis_server(port: int, directory: Path) -> asyncio.subprocess.Process:
     server = await asyncio.create_subprocess_exec(
         "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -233,7 +227,7 @@ async def _redis_server(port: int, directory: Path) -> asyncio.subprocess.Proces
 async def test_redis_outage_loses_no_accepted_article(
     settings: Settings, tmp_path: Path, store: Store
 ) -> None:
-    port = _free_port()
+    port = free_port()
     redis = await _redis_server(port, tmp_path)
     settings = Settings.from_env({}, **{**settings_dict(settings),
                                         "redis_url": f"redis://127.0.0.1:{port}/0"})
