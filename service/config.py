@@ -31,6 +31,15 @@ def _optional_int(value: str) -> int | None:
     return int(value) if value else None
 
 
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"", "0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected 1 or 0, got {value!r}")
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("CANONRY_DATABASE_URL", "database_url", "sqlite+aiosqlite:///./canonry.db",
             "SQLAlchemy async URL: sqlite+aiosqlite:///… (embedded) or postgresql+asyncpg://…"),
@@ -51,6 +60,27 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest accepted POST /ingest body in bytes (larger: 413)", int),
     Setting("CANONRY_MAX_BATCH", "max_batch", 1000,
             "Most articles accepted in one POST /ingest", int),
+    Setting("CANONRY_MAX_TEXT_CHARS", "max_text_chars", 200_000,
+            "Longest cleaned text stored, in characters; a longer article ends failed "
+            "(`too_long`) and never upgrades a document", int),
+    Setting("CANONRY_MAX_RESPONSE_BYTES", "max_response_bytes", 8 * 1024 * 1024,
+            "A list page stops early (its `next` cursor goes on) before its body passes this "
+            "many bytes", int),
+    Setting("CANONRY_API_KEYS", "api_keys", None,
+            "API keys and their scopes: `KEY=SCOPE[+SCOPE]`, comma-separated (scopes ingest, "
+            "read, admin; `sha256:HEX=…` names a key by its SHA-256); unset: no authentication",
+            _optional),
+    Setting("CANONRY_ALLOW_OPEN", "allow_open", False,
+            "1: start without CANONRY_API_KEYS although bound to a non-loopback address or using "
+            "PostgreSQL/Redis (logged as a warning)", _flag),
+    Setting("CANONRY_METRICS_SCOPE", "metrics_scope", None,
+            "A scope /metrics requires (e.g. admin); unset: /metrics is open like the health "
+            "routes", _optional),
+    Setting("CANONRY_KEEPALIVE_SECONDS", "keepalive_seconds", 75.0,
+            "An idle keep-alive connection is closed after this many seconds", float),
+    Setting("CANONRY_READ_TIMEOUT_SECONDS", "read_timeout_seconds", 30.0,
+            "A client that takes longer than this to send a request's headers and body is "
+            "disconnected", float),
     Setting("CANONRY_WORKER_CONCURRENCY", "worker_concurrency", 2,
             "Batches one worker process has in flight at once (one is analysed while another "
             "commits)", int),
@@ -86,6 +116,13 @@ class Settings:
     port: int
     max_body_bytes: int
     max_batch: int
+    max_text_chars: int
+    max_response_bytes: int
+    api_keys: str | None
+    allow_open: bool
+    metrics_scope: str | None
+    keepalive_seconds: float
+    read_timeout_seconds: float
     worker_concurrency: int
     worker_batch: int
     cpu_workers: int | None
