@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import Article
-from bench.service import service_env, serving
+from bench.service import AUTH_HEADERS, service_env, serving
 
 CONNECTIONS = 64
 MARKER = "BENCH_JSON "
@@ -65,7 +65,8 @@ if BATCH > 0 then
       for j = 1, BATCH do parts[j] = article(key .. "-" .. j, counter + j) end
       body = '{"articles":[' .. table.concat(parts, ",") .. ']}'
     end
-    return wrk.format("POST", "/ingest", {["Content-Type"] = "application/json"}, body)
+    return wrk.format("POST", "/ingest", {["Content-Type"] = "application/json",
+                                          ["Authorization"] = AUTHORIZATION}, body)
   end
 end
 
@@ -104,7 +105,8 @@ def write_templates(articles: Sequence[Article], directory: Path) -> Path:
 
 def _lua(directory: Path, templates: Path, batch: int) -> Path:
     header = (f"TEMPLATES_FILE = {json.dumps(str(templates))}\nBATCH = {batch}\n"
-              f"RUN = {json.dumps(uuid.uuid4().hex[:10])}\n")
+              f"RUN = {json.dumps(uuid.uuid4().hex[:10])}\n"
+              f"AUTHORIZATION = {json.dumps(AUTH_HEADERS['Authorization'])}\n")
     path = directory / f"load-{batch}.lua"
     path.write_text(header + LUA, encoding="utf-8")
     return path

@@ -16,6 +16,8 @@ import uuid
 
 import aiohttp
 
+from bench.service import AUTH_HEADERS
+
 
 def body(run: str, number: int, batch: int, templates: list[str]) -> bytes:
     """The same bodies the wrk script makes: a unique URL and a unique first line."""
@@ -43,7 +45,7 @@ async def generate(url: str, batch: int, connections: int, seconds: float,
     latencies: list[float] = []
     status_errors = socket_errors = 0
     deadline = time.perf_counter() + seconds
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **AUTH_HEADERS}
 
     async def one_connection(session: aiohttp.ClientSession) -> None:
         nonlocal status_errors, socket_errors
@@ -66,7 +68,7 @@ async def generate(url: str, batch: int, connections: int, seconds: float,
 
     connector = aiohttp.TCPConnector(limit=connections)
     started = time.perf_counter()
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=AUTH_HEADERS) as session:
         await asyncio.gather(*(one_connection(session) for _ in range(connections)))
     duration = time.perf_counter() - started
     latencies.sort()

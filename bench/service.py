@@ -112,10 +112,16 @@ def spawn(name: str, command: Sequence[str], env: dict[str, str], directory: Pat
     return Process(name, popen, log)
 
 
+# The bench runs keyed, as production must: the cost of checking a key is in every number.
+BENCH_API_KEY = "canonry-bench-key-all-scopes"
+AUTH_HEADERS = {"Authorization": f"Bearer {BENCH_API_KEY}"}
+
+
 def service_env(database_url: str, redis_url: str | None = None, prefix: str | None = None,
                 log_level: str = "warning") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CANONRY_")}
-    env.update(CANONRY_DATABASE_URL=database_url, CANONRY_LOG_LEVEL=log_level)
+    env.update(CANONRY_DATABASE_URL=database_url, CANONRY_LOG_LEVEL=log_level,
+               CANONRY_API_KEYS=f"{BENCH_API_KEY}=ingest+read+admin")
     if redis_url:
         env.update(CANONRY_REDIS_URL=redis_url, CANONRY_REDIS_PREFIX=prefix or "canonry")
     return env
@@ -336,7 +342,7 @@ async def timed_ingest(server: Server, articles: Iterable[Article], *,
     `worker_pids`: those processes, whose CPU counts with serve's."""
     pids = [server.process.popen.pid, *worker_pids]
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, headers=AUTH_HEADERS) as session:
         baseline = await metric_counts(session, server.base_url)
         accepted_before = await accepted_count(session, server.base_url)
         cpu_before = sum(map(tree_cpu_seconds, pids))

@@ -8,24 +8,51 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+import structlog
 from aiohttp import web
 
 from canonry.service import keys
 from canonry.service.acceptance import GroupCommit
+from canonry.service.auth import (
+    ANY_KEY,
+    Authenticator,
+    auth_middleware,
+    check_exposure,
+    parse_api_keys,
+)
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import running_engine
 from canonry.service.openapi import openapi
 from canonry.service.problems import problem_middleware
 from canonry.service.reads import Reads
-from canonry.service.routes import add_routes
+from canonry.service.routes import METRICS_PATH, ROUTES, add_routes
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
+log = structlog.get_logger("canonry.app")
+
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
+    """The app for `settings`; SystemExit when it would run open where others can reach it."""
+    if warning := check_exposure(settings):
+        log.warning("running_open", detail=warning)
+    try:
+        api_keys = parse_api_keys(settings.api_keys)
+    except ValueError as exc:
+        raise SystemExit(f"CANONRY_API_KEYS: {exc}") from None
+    if weak := [key.label for key in api_keys if key.short]:
+        log.warning("short_api_keys", keys=weak, hint="use keys of 16 characters or more")
+    scopes: dict[tuple[str, str], str | None] = {
+        (route.method, route.path): route.scope for route in ROUTES}
+    scopes[("GET", METRICS_PATH)] = settings.metrics_scope
+    scopes[("GET", "/openapi.json")] = ANY_KEY
+    middlewares = [problem_middleware]
+    if api_keys:
+        middlewares.append(auth_middleware(Authenticator(api_keys, scopes)))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
+    app[keys.SCOPES] = scopes
     app.cleanup_ctx.append(_backends)
     app.cleanup_ctx.append(_engine(run_workers))
     add_routes(app)

@@ -9,6 +9,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from canonry.schemas.api import Problem
+from canonry.service.auth import ANY_KEY
+from canonry.service.keys import SCOPES
 from canonry.service.routes import ROUTES, Route
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -26,8 +28,28 @@ def _schema(models: tuple[type[BaseModel], ...], components: dict[str, Any]) -> 
     return refs[0] if len(refs) == 1 else {"oneOf": refs}
 
 
-def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
-    operation: dict[str, Any] = {"summary": route.summary, "operationId": route.handler.__name__}
+# Either header carries the same key; the scope a route needs is named in its description.
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "Authorization: Bearer KEY (CANONRY_API_KEYS)"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "X-API-Key: KEY (CANONRY_API_KEYS)"},
+}
+
+
+def _security(scope: str | None) -> list[dict[str, list[str]]]:
+    if scope is None:
+        return []  # open
+    scopes = [] if scope == ANY_KEY else [scope]
+    return [{"bearer": scopes}, {"apiKey": scopes}]
+
+
+def _operation(route: Route, components: dict[str, Any], scope: str | None) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": route.summary, "operationId": route.handler.__name__,
+                                 "security": _security(scope)}
+    if scope is not None:
+        needs = "any valid API key" if scope == ANY_KEY else f"an API key with scope `{scope}`"
+        operation["description"] = f"Needs {needs} when CANONRY_API_KEYS is set."
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
               for name in _PATH_PARAM.findall(route.path)]
     params += [{"name": name, "in": "query", "required": False, "description": text,
@@ -44,27 +66,32 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": _schema(route.response, components)}}
     responses: dict[str, Any] = {str(route.status): ok}
     problem = {"application/problem+json": {"schema": _ref(Problem, components)}}
-    for status in route.errors:
+    errors = set(route.errors) | ({401, 403} if scope is not None else set())
+    for status in sorted(errors):
         responses[str(status)] = {"description": "Problem Details", "content": problem}
     operation["responses"] = responses
     return operation
 
 
-def build_spec() -> dict[str, Any]:
+def build_spec(scopes: dict[tuple[str, str], str | None] | None = None) -> dict[str, Any]:
+    """The spec; `scopes` overrides a route's scope (the app's /metrics setting)."""
     components: dict[str, Any] = {}
     paths: dict[str, Any] = {}
     for route in ROUTES:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
-    paths["/openapi.json"] = {"get": {"summary": "This document", "operationId": "openapi",
-                                      "responses": {"200": {"description": "OK"}}}}
+        scope = (scopes or {}).get((route.method, route.path), route.scope)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(
+            route, components, scope)
+    paths["/openapi.json"] = {"get": {
+        "summary": "This document", "operationId": "openapi", "security": _security(ANY_KEY),
+        "responses": {"200": {"description": "OK"}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Canonry", "version": "1",
                  "description": "Deduplicating news ingestion: each story once, with provenance."},
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(build_spec())
+    return web.json_response(build_spec(request.app[SCOPES]))

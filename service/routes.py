@@ -22,6 +22,7 @@ class Route:
     handler: Handler
     summary: str
     status: int = 200
+    scope: str | None = "read"  # the API-key scope it needs (service/auth.py); None: open
     request: tuple[type[BaseModel], ...] = ()  # alternatives: a body matches one of them
     response: tuple[type[BaseModel], ...] = ()
     ndjson: bool = False  # also takes application/x-ndjson, one request model a line
@@ -32,7 +33,7 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/ingest", ingest.post_ingest,
           "Accept one article, a batch {articles: [...]} or NDJSON; 202 with receipts",
-          status=202, request=(api.ArticleIn, api.ArticleBatchIn),
+          status=202, scope="ingest", request=(api.ArticleIn, api.ArticleBatchIn),
           response=(api.IngestReceipt, api.IngestBatchReceipt), ndjson=True,
           errors=(400, 413, 415, 422, 503)),
     Route("GET", "/ingest/{ingest_id}", documents.get_ingest, "Processing status of one ingest",
@@ -52,11 +53,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/similar", documents.post_similar,
           "Canonical documents nearest to a text, with estimated similarity",
           request=(api.SimilarIn,), response=(api.SimilarOut,), errors=(415, 422)),
-    Route("GET", "/healthz", health.healthz, "Liveness"),
-    Route("GET", "/readyz", health.readyz, "Readiness: database and queue answer",
+    Route("GET", "/healthz", health.healthz, "Liveness", scope=None),
+    Route("GET", "/readyz", health.readyz, "Readiness: database and queue answer", scope=None,
           errors=(503,)),
-    Route("GET", "/metrics", health.metrics, "Prometheus metrics"),
+    # Open unless CANONRY_METRICS_SCOPE names a scope (the app applies it).
+    Route("GET", "/metrics", health.metrics, "Prometheus metrics", scope=None),
 )
+METRICS_PATH = "/metrics"
 
 
 def add_routes(app: web.Application) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from canonry.service.app import create_app
@@ -15,7 +15,9 @@ from canonry.service.config import Settings
 from canonry.service.migrations import upgrade
 from canonry.workers.adapters.redis.keys import RedisKeys
 from tests.servers import (
+    TEST_API_KEYS,
     Throwaways,
+    api_client,
     create_database,
     database_url,
     delete_prefix,
@@ -95,12 +97,13 @@ async def settings(
     redis = request.getfixturevalue("redis_server_url") if backend == "redis" else None
     prefix = redis_prefix
     yield Settings.from_env({}, database_url=migrated_database, redis_url=redis,
-                            redis_prefix=prefix, retry_backoff=0.01, max_attempts=3)
+                            redis_prefix=prefix, retry_backoff=0.01, max_attempts=3,
+                            api_keys=TEST_API_KEYS)
     if redis:
         await delete_prefix(redis, prefix)
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_app(settings))) as test_client:
+    async with api_client(create_app(settings)) as test_client:
         yield test_client

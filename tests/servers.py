@@ -18,6 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -140,3 +142,15 @@ async def delete_prefix(url: str, prefix: str) -> None:
             await client.delete(*batch[start:start + 1000])
     finally:
         await client.aclose()
+
+
+# The suite's API key: every scope, so tests of other features are not about authentication.
+# tests/test_auth.py builds its own keys.
+TEST_API_KEY = "canonry-test-key-all-scopes"
+TEST_API_KEYS = f"{TEST_API_KEY}=ingest+read+admin"
+AUTH_HEADERS = {"Authorization": f"Bearer {TEST_API_KEY}"}
+
+
+def api_client(app: web.Application) -> TestClient:
+    """The aiohttp test client of `app`, sending the suite's API key."""
+    return TestClient(TestServer(app), headers=AUTH_HEADERS)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from canonry.service.auth import parse_api_keys
 from canonry.service.cli import build_parser
 from canonry.service.config import SETTINGS
 from canonry.service.engine import SHUTDOWN_GRACE
@@ -231,6 +232,26 @@ def test_k8s_workloads_are_configured_and_bounded() -> None:
 def test_k8s_secret_holds_the_database_url() -> None:
     (secret,) = _k8s_kind("Secret")
     assert secret["stringData"]["CANONRY_DATABASE_URL"].startswith("postgresql+asyncpg://")
+
+
+def test_the_api_gets_its_keys_from_the_secret() -> None:
+    (secret,) = _k8s_kind("Secret")
+    keys = parse_api_keys(secret["stringData"]["CANONRY_API_KEYS"])  # a placeholder that parses
+    assert {scope for key in keys for scope in key.scopes} >= {"ingest", "read"}
+    (api,) = [d for d in _k8s_kind("Deployment") if d["metadata"]["name"] == "canonry-api"]
+    (container,) = _pod_spec(api)["containers"]
+    assert {"secretRef": {"name": secret["metadata"]["name"]}} in container["envFrom"]
+    for settings in (_k8s_kind("ConfigMap")[0]["data"], *(
+            c.get("environment", {}) for c in _compose()["services"].values())):
+        assert "CANONRY_ALLOW_OPEN" not in settings  # no deploy file runs open
+
+
+def test_compose_requires_keys_and_publishes_on_loopback_only() -> None:
+    compose = _compose()
+    api = compose["services"]["api"]
+    keys = api["environment"]["CANONRY_API_KEYS"]
+    assert keys.startswith("${CANONRY_API_KEYS:?")  # compose refuses to start without them
+    assert all(str(port).startswith("127.0.0.1:") for port in api["ports"])
 
 
 def test_k8s_worker_may_finish_in_flight_work() -> None:

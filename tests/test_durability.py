@@ -12,7 +12,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from canonry.schemas.tables import documents, ingests
@@ -30,7 +29,7 @@ from canonry.workers.clean.extract import extract_page
 from canonry.workers.pool import InlineAnalyser
 from canonry.workers.ports import Claim
 from canonry.workers.worker import Worker, WorkerOptions
-from tests.servers import free_port
+from tests.servers import api_client, free_port
 from tests.shared_data import seeds
 
 
@@ -47,12 +46,12 @@ async def statuses(store: Store) -> dict[str, int]:
 
 async def test_restart_processes_what_was_accepted(settings: Settings) -> None:
     # First life: the API accepts, but no worker runs (as if the process died right after 202).
-    async with TestClient(TestServer(create_app(settings, run_workers=False))) as client:
+    async with api_client(create_app(settings, run_workers=False)) as client:
         response = await client.post("/ingest", json={"articles": seed_articles()})
         assert response.status == 202
         assert await statuses(client.app[STORE]) == {"queued": 5}
     # Second life: on start, every unfinished ingest is dispatched again.
-    async with TestClient(TestServer(create_app(settings))) as client:
+    async with api_client(create_app(settings)) as client:
         await drained(client.app[QUEUE])
         assert await statuses(client.app[STORE]) == {"done": 5}
 
@@ -127,7 +126,7 @@ async def test_poison_message_is_dead_lettered(settings: Settings) -> None:
                     WorkerOptions(concurrency=2, max_attempts=3, retry_backoff=0.001),
                     InlineAnalyser(explode_on_poison))
     try:
-        async with TestClient(TestServer(create_app(settings, run_workers=False))) as client:
+        async with api_client(create_app(settings, run_workers=False)) as client:
             articles = [*seed_articles()[:2],
                         {"url": "https://bad.example/poison", "text": seed_articles()[3]["text"]}]
             response = await client.post("/ingest", json={"articles": articles})
@@ -167,7 +166,7 @@ async def test_a_dead_lettered_ingest_withdraws_its_index_claim(settings: Settin
     from canonry.workers.dedup.fingerprint import fingerprint
     from canonry.workers.dedup.lsh import IndexEntry
 
-    async with TestClient(TestServer(create_app(settings, run_workers=False))) as client:
+    async with api_client(create_app(settings, run_workers=False)) as client:
         receipt = await (await client.post("/ingest", json=seed_articles()[0])).json()
         store, index, queue = client.app[STORE], client.app[INDEX], client.app[QUEUE]
         worker = Worker(store, queue, index, WorkerOptions(max_attempts=1))

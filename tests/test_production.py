@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from canonry.schemas.tables import documents, ingests
@@ -31,7 +31,7 @@ from canonry.workers.pool import InlineAnalyser
 from canonry.workers.ports import WorkQueue
 from canonry.workers.worker import Worker, WorkerOptions
 from tests import synthetic
-from tests.servers import free_port
+from tests.servers import api_client, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,7 @@ async def document_count(store: Store) -> int:
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[TestClient]:
     """An API-only node: processing is left to the worker processes under test."""
-    async with TestClient(TestServer(create_app(settings, run_workers=False))) as client:
+    async with api_client(create_app(settings, run_workers=False)) as client:
         yield client
 
 
@@ -235,7 +235,7 @@ async def test_redis_outage_loses_no_accepted_article(
     first, second, third = articles[:60], articles[60:120], articles[120:]
     worker = await start_worker(worker_env(settings))
     try:
-        async with TestClient(TestServer(create_app(settings, run_workers=False))) as api:
+        async with api_client(create_app(settings, run_workers=False)) as api:
             await post_all(api, first)
             redis.terminate()  # Redis goes away; it keeps nothing on disk
             await redis.wait()
