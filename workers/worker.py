@@ -30,7 +30,7 @@ import structlog
 from canonry.workers import metrics
 from canonry.workers.analysis import Analysis, AnalysisBatch, AnalysisError
 from canonry.workers.dedup.lsh import BandIndex, IndexEntry
-from canonry.workers.dedup.match import Verdict, decide
+from canonry.workers.dedup.match import Verdict, decide, may_replace
 from canonry.workers.dedup.updates import decide_update
 from canonry.workers.pool import Analyser, InlineAnalyser
 from canonry.workers.ports import (
@@ -59,6 +59,7 @@ ATTEMPTS_EXHAUSTED = "attempts_exhausted"
 CANONICAL_NOT_COMMITTED = "canonical_not_committed"
 STORE_ERROR = "store_error"
 INDEX_ERROR = "index_error"
+TOO_LONG = "too_long"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,8 @@ class WorkerOptions:
     retry_backoff: seconds before the first retry; doubles per attempt, capped at 30 s.
     window_seconds: documents first seen longer ago than this are evicted from the LSH index.
     poll_seconds:  how long one receive waits before the loop checks for a stop request.
+    max_text_chars: the longest clean text stored; a longer article fails (`too_long`) before
+                   it is decided, so it neither becomes a document nor replaces one's text.
     """
 
     concurrency: int = 2
@@ -82,6 +85,7 @@ class WorkerOptions:
     retry_backoff: float = 0.5
     window_seconds: float = 30 * 86400.0
     poll_seconds: float = 1.0
+    max_text_chars: int = 200_000
 
 
 @dataclass(slots=True)
@@ -242,6 +246,8 @@ class Worker:
         items: list[_Item] = []
         failed: list[tuple[Delivery, Ingest, AnalysisError]] = []
         for (delivery, ingest), result in zip(work, results, strict=True):
+            if isinstance(result, Analysis):
+                result = self._storable(result)
             if isinstance(result, AnalysisError):
                 failed.append((delivery, ingest, result))
             else:
@@ -261,6 +267,14 @@ class Worker:
         waiting = {id(it) for it in contested}
         decided = [it for it in items if id(it) not in waiting]
         await self._record(decided)
+
+    def _storable(self, analysis: Analysis) -> Analysis | AnalysisError:
+        """A text past the stored maximum fails for good: retrying cleans it the same way."""
+        length, limit = len(analysis.extracted.text), self.options.max_text_chars
+        if length <= limit:
+            return analysis
+        return AnalysisError(TOO_LONG, f"the clean text has {length} characters; at most {limit} "
+                                       "are stored (CANONRY_MAX_TEXT_CHARS)", True)
 
     async def _analysis_batch(self, ingests: list[Ingest]) -> AnalysisBatch:
         sources = await self.store.source_chrome({ingest.source for ingest in ingests})
@@ -323,16 +337,18 @@ class Worker:
 
     @staticmethod
     def _verdict(item: _Item, pool: list[IndexEntry], prior: UrlDocument | None) -> Verdict:
-        fp = item.analysis.fingerprint
-        verdict = decide(fp, pool)
+        fp, text = item.analysis.fingerprint, item.analysis.extracted.text
+        verdict = decide(fp, pool, text=text)
         if prior is None:
             return verdict
         # A known URL with changed content: a new version of its document when the URL is the
-        # canonical one, or (below the copy bar) still the same story.
+        # canonical one (and the text is shaped like an article, as any upgrade must be), or
+        # (below the copy bar) still the same story.
         if verdict.kind == "near" and verdict.document_id == prior.entry.document_id:
-            return replace(verdict, upgrade=verdict.upgrade or prior.url_is_canonical)
+            return replace(verdict, upgrade=verdict.upgrade or (
+                prior.url_is_canonical and may_replace(fp, prior.entry, text=text)))
         if verdict.kind == "new":
-            update = decide_update(fp, prior.entry, prior.url_is_canonical)
+            update = decide_update(fp, prior.entry, prior.url_is_canonical, text=text)
             if update is not None and update.document_id != item.own_id:
                 return update
         return verdict

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from canonry.workers.dedup.fingerprint import Fingerprint
 from canonry.workers.dedup.lsh import IndexEntry
-from canonry.workers.dedup.match import Verdict, similarity
+from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, Verdict, may_replace, similarity
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +31,19 @@ DEFAULT_UPDATE = UpdateConfig()
 
 def decide_update(
     fp: Fingerprint, prior: IndexEntry, url_is_canonical: bool,
-    config: UpdateConfig = DEFAULT_UPDATE,
+    config: UpdateConfig = DEFAULT_UPDATE, *, text: str | None = None,
+    match: MatchConfig = DEFAULT_MATCH,
 ) -> Verdict | None:
     """The verdict for a changed text at a known URL, or None when it is another story.
 
     When the URL is the one whose text is canonical, the new version replaces that text (the
-    publisher's latest word); a copy's URL changing only adds to the provenance.
+    publisher's latest word) if it is shaped like an article by the rules any upgrade obeys
+    (`match.may_replace` on `text`, the new clean text): the URL is evidence of the story, not
+    of the text's worth, and anyone can post it. A copy's URL changing only adds to the
+    provenance.
     """
     jaccard, containment = similarity(fp, prior)
     if jaccard < config.jaccard and containment < config.containment:
         return None
     return Verdict(kind="near", document_id=prior.document_id, similarity=round(jaccard, 4),
-                   upgrade=url_is_canonical)
+                   upgrade=url_is_canonical and may_replace(fp, prior, match, text))
