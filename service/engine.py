@@ -29,6 +29,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
         max_attempts=settings.max_attempts,
         retry_backoff=settings.retry_backoff,
         window_seconds=settings.dedup_window_seconds,
+        max_text_chars=settings.max_text_chars,
     )
 
 
