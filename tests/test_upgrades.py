@@ -4,6 +4,11 @@ the same rules on every path (a copy's match, a known URL's new version)."""
 
 from __future__ import annotations
 
+from aiohttp.test_utils import TestClient
+
+from canonry.service.config import Settings
+from canonry.service.keys import QUEUE
+from canonry.service.worker_process import drained
 from canonry.workers.dedup.fingerprint import fingerprint
 from canonry.workers.dedup.lsh import IndexEntry
 from canonry.workers.dedup.match import DEFAULT_MATCH, decide, distinct_share, may_replace
@@ -71,3 +76,61 @@ def test_the_size_ratio_applies_without_the_text() -> None:
     assert may_replace(fingerprint(LONGER), current)
     huge = "\n\n".join([STORY, *(synthetic.story(n, paragraphs=6) for n in range(3, 9))])
     assert not may_replace(fingerprint(huge), current)
+
+
+# -- through the real app, on each backend (conftest's `backend`) -----------------------------
+
+
+async def ingest(client: TestClient, url: str, text: str) -> dict:
+    """Post one article and wait until every accepted article is processed; its status."""
+    response = await client.post("/ingest", json={"url": url, "text": text})
+    assert response.status == 202, await response.text()
+    receipt = await response.json()
+    await drained(client.app[QUEUE])
+    return await (await client.get(receipt["status_url"])).json()
+
+
+async def document(client: TestClient, document_id: str) -> dict:
+    response = await client.get(f"/documents/{document_id}")
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def test_a_repeated_sentence_is_a_copy_not_a_new_version(client: TestClient) -> None:
+    first = await ingest(client, "https://example.org/a", SHORT)
+    assert first["status"] == "done", first
+    before = await document(client, first["document_id"])
+    # At another site, and at the canonical URL itself (the publisher's "new version").
+    for url in ("https://copies.example/a", "https://example.org/a"):
+        status = await ingest(client, url, BLOB)
+        assert (status["status"], status["match"]) == ("done", "near"), status
+        assert status["document_id"] == first["document_id"]
+    after = await document(client, first["document_id"])
+    assert (after["text"], after["version"]) == (before["text"], 1)
+    assert after["provenance_count"] == 3
+    # The feed serves the canonical text, not the blob.
+    feed = await (await client.get("/documents?limit=1000")).json()
+    assert [d["text"] for d in feed["documents"]] == [SHORT]
+
+
+async def test_a_fuller_version_still_upgrades_through_the_app(client: TestClient) -> None:
+    first = await ingest(client, "https://example.org/story", STORY)
+    status = await ingest(client, "https://copies.example/story", LONGER)
+    assert (status["match"], status["document_id"]) == ("near", first["document_id"]), status
+    after = await document(client, first["document_id"])
+    assert (after["text"], after["version"]) == (LONGER, 2)
+
+
+async def test_a_text_past_the_stored_maximum_fails_too_long(
+    client: TestClient, settings: Settings
+) -> None:
+    first = await ingest(client, "https://example.org/a", SHORT)
+    blob = " ".join([SHORT] * 8000)  # 1 MB: within the body limit, past max_text_chars
+    assert settings.max_body_bytes > len(blob) + 1000 and len(blob) > settings.max_text_chars
+    for url in ("https://copies.example/a", "https://example.org/a"):
+        status = await ingest(client, url, blob)
+        assert status["status"] == "failed", status
+        assert status["error"]["code"] == "too_long", status
+        assert status["document_id"] is None
+    after = await document(client, first["document_id"])
+    assert (after["text"], after["version"], after["provenance_count"]) == (SHORT, 1, 1)
