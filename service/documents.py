@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from canonry.schemas.api import SimilarHit, SimilarIn, SimilarOut
 from canonry.service.ingest import field_errors
-from canonry.service.keys import INDEX, READS
+from canonry.service.keys import INDEX, READS, SETTINGS
 from canonry.service.problems import ProblemError
 from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import extract
@@ -59,7 +59,8 @@ async def get_provenance(request: web.Request) -> web.Response:
     document_id = request.match_info["document_id"]
     after = _int_param(request, "after", 0, 0, 2**62)
     limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    page = await reads.provenance(document_id, after, limit)
+    page = await reads.provenance(document_id, after, limit,
+                                  request.app[SETTINGS].max_response_bytes)
     if not page.provenance and after == 0 and await reads.document(document_id, 0) is None:
         raise ProblemError(404, "no such document", slug="document-not-found")
     return _json(page)
@@ -68,7 +69,8 @@ async def get_provenance(request: web.Request) -> web.Response:
 async def list_documents(request: web.Request) -> web.Response:
     after = _int_param(request, "after", 0, 0, 2**62)
     limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    return _json(await request.app[READS].feed(after, limit))
+    return _json(await request.app[READS].feed(after, limit,
+                                               request.app[SETTINGS].max_response_bytes))
 
 
 async def lookup(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,6 +24,36 @@ from canonry.workers.adapters.sql.store import as_utc
 from canonry.workers.identity import is_document_id, is_ingest_id
 
 _DOCUMENT_COLUMNS = [c for c in documents.c if c.name not in {"canonical_ingest_id"}]
+# Feed rows fetched per query while a page fills: memory stays near one page's byte budget
+# (a row's text may be CANONRY_MAX_TEXT_CHARS long) instead of `limit` whole texts.
+FEED_FETCH = 200
+# The longest cursor a page can carry: ids and change sequences are 64-bit integers.
+_LONGEST_CURSOR = str(2**63)
+
+
+class _Budget:
+    """Items of a list page while its JSON body stays within `max_bytes` (None: unbounded).
+
+    Exact, not estimated: pydantic writes a page compactly as its envelope, then the items'
+    own JSON joined by commas, so the body's size is the sum of those parts. The first item
+    always fits, so a page of one oversized item still moves its cursor on."""
+
+    def __init__(self, envelope: BaseModel, max_bytes: int | None) -> None:
+        self.left = None if max_bytes is None else max_bytes - _size(envelope)
+        self.items = 0
+
+    def take(self, item: BaseModel) -> bool:
+        if self.left is not None:
+            need = _size(item) + (1 if self.items else 0)
+            if self.items and need > self.left:
+                return False
+            self.left -= need
+        self.items += 1
+        return True
+
+
+def _size(model: BaseModel) -> int:
+    return len(model.__pydantic_serializer__.to_json(model))
 
 
 def _utc(row: Any, *names: str) -> dict[str, Any]:
@@ -75,7 +106,10 @@ class Reads:
         page = await self.provenance(document_id, after=0, limit=provenance_limit)
         return _document(row).model_copy(update={"provenance": page.provenance})
 
-    async def provenance(self, document_id: str, after: int, limit: int) -> ProvenancePage:
+    async def provenance(self, document_id: str, after: int, limit: int,
+                         max_bytes: int | None = None) -> ProvenancePage:
+        """A page of copies after the cursor, at most `limit`, and fewer when the next one
+        would take the JSON body past `max_bytes`; `next` resumes after the last one."""
         if not is_document_id(document_id):
             return ProvenancePage(provenance=[], next=None)
         query = (
@@ -86,26 +120,41 @@ class Reads:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return ProvenancePage(
-            provenance=[_provenance({k: v for k, v in r.items()
-                                     if k not in {"id", "document_id"}}) for r in rows],
-            next=str(rows[-1]["id"] if rows else after) if more else None,
-        )
+        budget = _Budget(ProvenancePage(provenance=[], next=_LONGEST_CURSOR), max_bytes)
+        items: list[ProvenanceOut] = []
+        cursor = after
+        for row in rows[:limit]:
+            item = _provenance({k: v for k, v in row.items() if k not in {"id", "document_id"}})
+            if not budget.take(item):
+                return ProvenancePage(provenance=items, next=str(cursor))
+            items.append(item)
+            cursor = row["id"]
+        return ProvenancePage(provenance=items, next=str(cursor) if len(rows) > limit else None)
 
-    async def feed(self, after: int, limit: int) -> DocumentPage:
-        """Documents changed after the cursor, oldest change first; resume from `next`."""
-        query = (
-            select(*_DOCUMENT_COLUMNS)
-            .where(documents.c.change_seq > after)
-            .order_by(documents.c.change_seq)
-            .limit(limit)
-        )
+    async def feed(self, after: int, limit: int, max_bytes: int | None = None) -> DocumentPage:
+        """Documents changed after the cursor, oldest change first; resume from `next`. At most
+        `limit`, and fewer when the next one would take the JSON body past `max_bytes`."""
+        budget = _Budget(DocumentPage(documents=[], next=_LONGEST_CURSOR), max_bytes)
+        items: list[DocumentOut] = []
+        cursor = after
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        cursor = rows[-1]["change_seq"] if rows else after
-        return DocumentPage(documents=[_document(r) for r in rows], next=str(cursor))
+            while len(items) < limit:
+                want = min(FEED_FETCH, limit - len(items))
+                rows = (await conn.execute(
+                    select(*_DOCUMENT_COLUMNS)
+                    .where(documents.c.change_seq > cursor)
+                    .order_by(documents.c.change_seq)
+                    .limit(want)
+                )).mappings().all()
+                for row in rows:
+                    item = _document(row)
+                    if not budget.take(item):
+                        return DocumentPage(documents=items, next=str(cursor))
+                    items.append(item)
+                    cursor = row["change_seq"]
+                if len(rows) < want:
+                    break
+        return DocumentPage(documents=items, next=str(cursor))
 
     async def lookup(self, url: str) -> LookupOut | None:
         if not url_is_storable(url):
