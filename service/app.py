@@ -23,6 +23,7 @@ from canonry.service.auth import (
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import running_engine
+from canonry.service.http import body_deadline
 from canonry.service.openapi import openapi
 from canonry.service.problems import problem_middleware
 from canonry.service.reads import Reads
@@ -47,9 +48,12 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
         (route.method, route.path): route.scope for route in ROUTES}
     scopes[("GET", METRICS_PATH)] = settings.metrics_scope
     scopes[("GET", "/openapi.json")] = ANY_KEY
+    # Outermost first: every error becomes Problem Details; the key is checked before the
+    # body is read, so a client without one cannot make the server read megabytes.
     middlewares = [problem_middleware]
     if api_keys:
         middlewares.append(auth_middleware(Authenticator(api_keys, scopes)))
+    middlewares.append(body_deadline(settings.read_timeout_seconds))
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.SCOPES] = scopes

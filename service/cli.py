@@ -84,13 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
-        from aiohttp import web
-
         from canonry.service.app import create_app
+        from canonry.service.http import serve
 
         settings = Settings.from_env(host=args.host, port=args.port)
-        web.run_app(create_app(settings, run_workers=not args.no_workers),
-                    host=settings.host, port=settings.port, access_log=None)
+        asyncio.run(serve(create_app(settings, run_workers=not args.no_workers), settings))
         return 0
     if args.command == "worker":
         from canonry.service.worker_process import run_worker

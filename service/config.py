@@ -77,10 +77,11 @@ SETTINGS: tuple[Setting, ...] = (
             "A scope /metrics requires (e.g. admin); unset: /metrics is open like the health "
             "routes", _optional),
     Setting("CANONRY_KEEPALIVE_SECONDS", "keepalive_seconds", 75.0,
-            "An idle keep-alive connection is closed after this many seconds", float),
+            "A connection idle this long, or this slow to send a whole request head, is closed",
+            float),
     Setting("CANONRY_READ_TIMEOUT_SECONDS", "read_timeout_seconds", 30.0,
-            "A client that takes longer than this to send a request's headers and body is "
-            "disconnected", float),
+            "A request body that takes longer than this to arrive is answered 408 and its "
+            "connection closed", float),
     Setting("CANONRY_WORKER_CONCURRENCY", "worker_concurrency", 2,
             "Batches one worker process has in flight at once (one is analysed while another "
             "commits)", int),
