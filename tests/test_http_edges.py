@@ -120,7 +120,7 @@ async def test_a_client_vanishing_mid_body_is_logged_at_info_without_traceback(
     caplog.set_level(logging.INFO)
     with capture_logs() as logs:
         for _ in range(5):
-            reader, writer = await asyncio.open_connection(*server)
+            _, writer = await asyncio.open_connection(*server)
             writer.write((
                 "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 f"X-API-Key: {TEST_API_KEY}\r\nContent-Length: 100000\r\n\r\n"
@@ -130,7 +130,7 @@ async def test_a_client_vanishing_mid_body_is_logged_at_info_without_traceback(
             await writer.wait_closed()
 
         async def all_logged() -> None:
-            while sum(e["event"] == "client_disconnected" for e in logs) < 5:
+            while sum(e["event"] == "client_disconnected" for e in logs) < 5:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
 
         await asyncio.wait_for(all_logged(), DEADLINE)
