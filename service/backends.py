@@ -1,12 +1,25 @@
-"""Choosing the adapters: the embedded default or the production backends, one code path."""
+"""Choosing the adapters: the embedded default or the production backends, one code path.
+
+The embedded backends keep the queue and the LSH index in the process's memory, so two
+processes writing one SQLite file would each dedup against only what they saw themselves (a
+copy posted to `canonry serve` became a new document although a `canonry backfill` beside it
+had stored its story). Every command opens its backends here, so here the first process to open
+an embedded database file takes an exclusive lock on `<file>.lock` for as long as it runs, and
+any other refuses to start.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import fcntl
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canonry.service.config import Settings
@@ -42,8 +55,84 @@ def redis_client(settings: Settings) -> Redis:
                           health_check_interval=15, retry_on_timeout=False)
 
 
+class DatabaseInUse(SystemExit):
+    """Another process holds the embedded database. A SystemExit: the command line prints the
+    one-line message and exits 1 instead of a traceback."""
+
+
+def embedded_database_file(settings: Settings) -> Path | None:
+    """The SQLite file the embedded backends write, or None: PostgreSQL, an in-memory database,
+    or a shared Redis queue and index (which keep separate processes consistent)."""
+    url = make_url(settings.database_url)
+    if settings.redis_url or url.get_backend_name() != "sqlite":
+        return None
+    if not url.database or url.database == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    return Path(url.database).resolve()
+
+
+# Locks this process holds: lock file → (descriptor, openers). One process may open its own
+# database more than once (an operator command in-process, the tests); flock would refuse a
+# second open file description even within the process.
+_held: dict[Path, tuple[int, int]] = {}
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def writer_lock(database: Path) -> Iterator[None]:
+    """Hold `<database>.lock` exclusively, or raise DatabaseInUse. flock: released by the kernel
+    when the process ends however it ends (SIGKILL included), so no stale lock is left; the
+    file itself stays (deleting it would race a process opening it)."""
+    lock_path = database.with_name(database.name + ".lock")
+    with _held_guard:
+        fd, openers = _held.get(lock_path, (-1, 0))
+        if not openers:
+            fd = _lock(lock_path, database)
+        _held[lock_path] = (fd, openers + 1)
+    try:
+        yield
+    finally:
+        with _held_guard:
+            fd, openers = _held.pop(lock_path)
+            if openers > 1:
+                _held[lock_path] = (fd, openers - 1)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+
+def _lock(lock_path: Path, database: Path) -> int:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited across exec
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        raise DatabaseInUse(
+            f"canonry: {database} is in use by another canonry process"
+            f"{f' (pid {holder})' if holder.isdigit() else ''}: the embedded database has one "
+            "writer at a time. Stop that process first (e.g. the running `canonry serve`), or "
+            "post the articles to the running server's POST /ingest instead.") from None
+    # Who holds it, for the message a refused process prints.
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 @asynccontextmanager
 async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
+    database = embedded_database_file(settings)
+    if database is None:
+        async with _open_backends(settings) as backends:
+            yield backends
+        return
+    with writer_lock(database):  # before migrating: that writes too
+        async with _open_backends(settings) as backends:
+            yield backends
+
+
+@asynccontextmanager
+async def _open_backends(settings: Settings) -> AsyncIterator[Backends]:
     if settings.database_url.startswith("sqlite"):
         # The embedded default must work right after install: migrate it in place.
         await upgrade(settings.database_url)
