@@ -16,12 +16,10 @@ import structlog
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from pydantic import ValidationError
-from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from canonry.schemas.api import ArticleIn, FieldError, IngestReceipt
 from canonry.service.keys import ACCEPTANCE, SETTINGS
-from canonry.service.problems import ProblemError
+from canonry.service.problems import BACKEND_ERRORS, ProblemError, is_unavailable, unavailable
 from canonry.workers import metrics
 from canonry.workers.adapters.sql.store import utcnow
 from canonry.workers.identity import content_hash, ingest_id_for
@@ -29,16 +27,7 @@ from canonry.workers.ports import NewIngest
 
 JSON_TYPES = {"application/json"}
 NDJSON_TYPES = {"application/x-ndjson", "application/ndjson", "application/jsonl"}
-BACKEND_ERRORS = (OSError, DBAPIError, RedisError)
 log = structlog.get_logger("canonry.api")
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """A backend that cannot be reached (retrying later helps), as opposed to a statement it
-    refused (retrying never helps: that is a bug or input validation missed, not a 503)."""
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
-    return isinstance(exc, BACKEND_ERRORS)
 
 
 def _decode(raw: bytes) -> str:
@@ -156,8 +145,7 @@ async def post_ingest(request: web.Request) -> web.Response:
         # retry returns the same ids, and the reconciler dispatches anything left queued.
         # The error stays in the log: it may carry SQL and the article's text.
         log.warning("ingest_unavailable", error=f"{type(exc).__name__}: {exc}"[:500])
-        raise ProblemError(503, "storage or queue unavailable, retry later",
-                           slug="unavailable", headers={"Retry-After": "5"}) from exc
+        raise unavailable("storage or queue unavailable") from exc
     metrics.ACCEPTED.inc(len(accepted.created))
     receipts = [
         IngestReceipt(ingest_id=item.id, status=status, status_url=f"/ingest/{item.id}")

@@ -2,6 +2,9 @@
 
 Handlers raise `ProblemError`; the middleware turns it, aiohttp's own HTTP errors and any
 unexpected exception into a problem document, so a client never parses two error formats.
+A backend that cannot be reached (`is_unavailable`) is a 503 with Retry-After on every route,
+decided here once rather than in each handler; its error (which may carry SQL and article text)
+goes to the log, never into the body.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from http import HTTPStatus
 
 import structlog
 from aiohttp import web
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from canonry.schemas.api import FieldError, Problem
 
@@ -18,6 +23,22 @@ log = structlog.get_logger("canonry.api")
 
 PROBLEM_TYPE = "https://canonry.dev/problems/"
 CONTENT_TYPE = "application/problem+json"
+RETRY_AFTER = "5"  # seconds a client is told to wait while a backend is unreachable
+BACKEND_ERRORS = (OSError, DBAPIError, RedisError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """A backend that cannot be reached (retrying later helps), as opposed to a statement it
+    refused (retrying never helps: that is a bug or input validation missed, not a 503)."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+    return isinstance(exc, BACKEND_ERRORS)
+
+
+def unavailable(what: str = "a backend (database or Redis) is unreachable") -> ProblemError:
+    """The 503 every route answers while a backend is down."""
+    return ProblemError(503, f"{what}; retry later", slug="unavailable",
+                        headers={"Retry-After": RETRY_AFTER})
 
 
 class ProblemError(Exception):
@@ -68,6 +89,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return problem_response(exc.status, exc.text or exc.reason, headers=headers)
-    except Exception:
+    except Exception as exc:
+        if is_unavailable(exc):
+            # Expected during an outage: one warning, no traceback; the text is cut because
+            # a database error quotes its statement and parameters (an article's text).
+            log.warning("backend_unavailable", path=request.path,
+                        error=f"{type(exc).__name__}: {exc}"[:500])
+            problem = unavailable()
+            return problem_response(problem.status, problem.detail, slug=problem.slug,
+                                    headers=problem.headers)
         log.exception("unhandled_error", path=request.path)
         return problem_response(500, "internal error; it has been logged")
