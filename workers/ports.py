@@ -136,6 +136,11 @@ class Claim:
     seen: Collection[str]
 
 
+class IndexNotReady(Exception):
+    """The index does not hold every stored signature yet (a restarted Redis being rebuilt):
+    nothing may be decided against it. Not the article's fault: wait, do not count a try."""
+
+
 # -- ports -------------------------------------------------------------------------------------
 
 
@@ -184,11 +189,16 @@ class DedupIndex(Protocol):
     copies of a story at once still produce one canonical.
     """
 
+    async def ready(self) -> bool:
+        """The index holds every stored signature, so articles may be decided against it;
+        false while a shared index that lost its data (a Redis restart) is being rebuilt."""
+
     async def candidates(self, signatures: Sequence[Sequence[int]]) -> list[list[IndexEntry]]:
         """Per signature, the entries sharing at least one band, by document id."""
 
     async def claim(self, claims: Sequence[Claim]) -> list[list[IndexEntry]]:
-        """Claims in order; per claim, the unjudged candidates found (empty: inserted)."""
+        """Claims in order; per claim, the unjudged candidates found (empty: inserted).
+        May raise `IndexNotReady` (a shared index that is being rebuilt)."""
 
     async def replace(self, entries: Sequence[IndexEntry]) -> None:
         """Documents whose canonical text changed: index their new signatures instead."""

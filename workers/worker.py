@@ -21,8 +21,9 @@ poison row cannot hold back the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -32,6 +33,7 @@ from canonry.workers.analysis import Analysis, AnalysisBatch, AnalysisError
 from canonry.workers.dedup.lsh import BandIndex, IndexEntry
 from canonry.workers.dedup.match import Verdict, decide, may_replace
 from canonry.workers.dedup.updates import decide_update
+from canonry.workers.outage import Outage
 from canonry.workers.pool import Analyser, InlineAnalyser
 from canonry.workers.ports import (
     Claim,
@@ -39,6 +41,7 @@ from canonry.workers.ports import (
     DedupIndex,
     Delivery,
     Failure,
+    IndexNotReady,
     Ingest,
     Store,
     UrlDocument,
@@ -59,6 +62,13 @@ ATTEMPTS_EXHAUSTED = "attempts_exhausted"
 CANONICAL_NOT_COMMITTED = "canonical_not_committed"
 STORE_ERROR = "store_error"
 INDEX_ERROR = "index_error"
+# While the index is being rebuilt, how soon to look again (a rebuild takes seconds at most;
+# work should resume within one of these of its end).
+INDEX_WAIT_MAX = 1.0
+
+Gate = Callable[[], Awaitable[bool]]
+"""Asked before every receive: may articles be decided now? It may repair first (the Redis
+reconciler's `ensure_ready` rebuilds a lost index); False: wait, take no work."""
 TOO_LONG = "too_long"
 
 
@@ -121,12 +131,19 @@ class Worker:
         index: DedupIndex,
         options: WorkerOptions | None = None,
         analyser: Analyser | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.index = index
         self.options = options or WorkerOptions()
         self.analyser = analyser or InlineAnalyser()
+        self.gate = gate  # None: always open (an index this process loaded itself)
+        # Shared by the consumers: one line when receiving starts failing, one when it works
+        # again; likewise for waiting on an index rebuild.
+        self._queue_outage = Outage(log, "queue_unavailable", "queue_available")
+        self._index_wait = Outage(log, "index_not_ready", "index_ready",
+                                  max_delay=INDEX_WAIT_MAX)
         self._stopping = asyncio.Event()
         self._receiving: set[asyncio.Task[list[Delivery]]] = set()
         self._cross_source: tuple[float, dict[str, int]] = (-CROSS_SOURCE_TTL, {})
@@ -153,8 +170,31 @@ class Worker:
             for task in consumers:
                 task.cancel()
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once for a stop request."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _gate_open(self) -> bool:
+        """Ask the gate; while it is closed (or cannot be asked: Redis is down), wait here
+        without taking any message, so no article is decided and no attempt is counted."""
+        if self.gate is None:
+            return True
+        try:
+            open_ = await self.gate()
+        except Exception as exc:
+            await self._pause(self._queue_outage.failed(exc))
+            return False
+        if not open_:
+            await self._pause(self._index_wait.failed("the index is being rebuilt"))
+            return False
+        self._index_wait.recovered()
+        return True
+
     async def _consume(self) -> None:
         while not self._stopping.is_set():
+            if not await self._gate_open():
+                continue
             receiving = asyncio.create_task(
                 self.queue.receive(self.options.batch_size, self.options.poll_seconds))
             self._receiving.add(receiving)
@@ -165,11 +205,11 @@ class Worker:
                     return
                 raise
             except Exception as exc:  # the queue's backend is down: back off, keep the loop
-                log.warning("queue_receive_failed", error=str(exc))
-                await asyncio.sleep(self.options.retry_backoff)
+                await self._pause(self._queue_outage.failed(exc))
                 continue
             finally:
                 self._receiving.discard(receiving)
+            self._queue_outage.recovered()
             if not deliveries:
                 continue
             try:
@@ -258,6 +298,12 @@ class Worker:
             return
         try:
             contested = await self._decide(items)
+        except IndexNotReady:
+            # Redis restarted under this batch: the claims found the index empty. Not the
+            # articles' fault: back to the queue without a failure, decided after the rebuild.
+            log.info("index_not_ready_mid_batch", articles=len(items))
+            await self._release([(it.delivery, self.options.retry_backoff) for it in items])
+            return
         except Exception as exc:  # the index or the store is unreachable
             await self._retry([(it.delivery, it.ingest, INDEX_ERROR,
                                 f"{type(exc).__name__}: {exc}") for it in items])

@@ -13,8 +13,14 @@ from canonry.workers.ports import Claim
 
 
 class MemoryIndex:
+    """`DedupIndex` for one process (the embedded default): rebuilt at every start."""
+
     def __init__(self, config: LSHConfig | None = None) -> None:
         self._bands = BandIndex(config) if config is not None else BandIndex()
+
+    async def ready(self) -> bool:
+        """Always: the process that holds it loads it before it takes any work."""
+        return True
 
     async def candidates(self, signatures: Sequence[Sequence[int]]) -> list[list[IndexEntry]]:
         return [self._bands.query(hashvalues) for hashvalues in signatures]

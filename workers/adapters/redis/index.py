@@ -11,6 +11,15 @@ A script that must remove a document's old band memberships is given the old ban
 from; if the stored signature changed in between, the script changes nothing and answers the
 current one, and the call is retried with that ("compare and set").
 
+After a Redis restart the index is empty until it is rebuilt from the stored signatures, and a
+copy claimed against an empty index would become a second document. So, once `require_loaded`
+was called (the reconciler does, in every production process), the claim script itself refuses
+while the `index-loaded` marker is missing (`IndexNotReady`): checked in the same atomic step as
+the claim, it also stops a batch that was mid-way when Redis restarted. The rebuild writes with
+`fill`: only entries that are absent (a live writer's newer entry wins), and only while the
+rebuild lock still holds the rebuilder's token, so a second restart mid-rebuild stops the load
+instead of letting it half-fill the new instance.
+
 The client must be made with `decode_responses=False`: signatures and band keys are binary.
 """
 
@@ -24,7 +33,7 @@ from redis.asyncio import Redis
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.dedup.fingerprint import decode_hashvalues, encode_hashvalues
 from canonry.workers.dedup.lsh import DEFAULT_LSH, IndexEntry, LSHConfig, band_keys
-from canonry.workers.ports import Claim
+from canonry.workers.ports import Claim, IndexNotReady
 
 # Entries of the candidate ids in `ids` that are not in `skip`, flattened as
 # id, hv, size, text_hash, seen_at, ... (ids whose entry hash is missing are left out).
@@ -49,32 +58,53 @@ _CANDIDATES = _COLLECT + """
 return collect(redis.call('SUNION', unpack(KEYS)), {}, ARGV[1])
 """
 
-# The claim (check = '1') and the plain upsert (check = '0', for replace and load).
-# KEYS: entry key, seen_at zset, the n new band keys, then the old band keys (0 or more).
+# The claim (check = '1'), the guarded claim (check = '2': '1', refused while the loaded
+# marker is missing) and the plain upsert (check = '0', for replace and load).
+# KEYS: entry key, seen_at zset, the loaded marker, the n new band keys, then the old band
+#       keys (0 or more).
 # ARGV: n, document id, hv, size, text_hash, seen_at, the hv the old keys were computed from
 #       ('' when none are given), check, entry key prefix, then the ids already judged (`seen`).
 # Answers {0, candidates} (check only: unjudged candidates exist, nothing written),
-#         {1} (the entry is indexed), or
+#         {1} (the entry is indexed),
 #         {2, stored hv} (the document is indexed under another signature than the old keys
-#         given were computed from: nothing written; call again with that signature's keys).
+#         given were computed from: nothing written; call again with that signature's keys), or
+#         {3} (guarded claim and the index is not loaded: nothing written).
 _UPSERT = _COLLECT + """
 local n = tonumber(ARGV[1])
 local doc, hv, seen_at = ARGV[2], ARGV[3], ARGV[6]
-if ARGV[8] == '1' then
+if ARGV[8] == '2' and redis.call('EXISTS', KEYS[3]) == 0 then return {3} end
+if ARGV[8] ~= '0' then
   local skip = {[doc] = true}
   for i = 10, #ARGV do skip[ARGV[i]] = true end
-  local found = collect(redis.call('SUNION', unpack(KEYS, 3, 2 + n)), skip, ARGV[9])
+  local found = collect(redis.call('SUNION', unpack(KEYS, 4, 3 + n)), skip, ARGV[9])
   if #found > 0 then return {0, found} end
 end
 local stored = redis.call('HGET', KEYS[1], 'hv')
 if stored and stored ~= hv then
   if stored ~= ARGV[7] then return {2, stored} end
-  for i = 3 + n, #KEYS do redis.call('SREM', KEYS[i], doc) end
+  for i = 4 + n, #KEYS do redis.call('SREM', KEYS[i], doc) end
 end
-for i = 3, 2 + n do redis.call('SADD', KEYS[i], doc) end
+for i = 4, 3 + n do redis.call('SADD', KEYS[i], doc) end
 redis.call('HSET', KEYS[1], 'hv', hv, 'size', ARGV[4], 'text_hash', ARGV[5], 'seen_at', seen_at)
 redis.call('ZADD', KEYS[2], seen_at, doc)
 return {1}
+"""
+
+# The rebuild's insert: only while KEYS[1] (the rebuild lock) holds ARGV[1] (this rebuild's
+# token), renewing its TTL, and only a document not indexed yet (whatever was written since the
+# restart is newer than the database snapshot being loaded).
+# KEYS: rebuild lock, entry key, seen_at zset, the band keys.
+# ARGV: token, document id, hv, size, text_hash, seen_at, lock TTL (ms).
+# Answers 1 (indexed, or already there) or 0 (the lock is not this rebuild's: nothing written).
+_FILL = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+for i = 4, #KEYS do redis.call('SADD', KEYS[i], ARGV[2]) end
+redis.call('HSET', KEYS[2], 'hv', ARGV[3], 'size', ARGV[4], 'text_hash', ARGV[5],
+           'seen_at', ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
+return 1
 """
 
 # KEYS: entry key, seen_at zset, the document's band keys.
@@ -99,6 +129,12 @@ return 1
 """
 
 _CHANGED = 2  # the scripts' "stored signature changed" answer
+_NOT_LOADED = 3  # the guarded claim's "the index is not loaded" answer
+
+
+class RebuildInterrupted(Exception):
+    """The rebuild lock no longer holds this rebuild's token: Redis restarted (again) or the
+    lock expired and another process took the rebuild over. Nothing more was written."""
 
 
 class RedisIndex:
@@ -132,8 +168,20 @@ class RedisIndex:
         self._candidates = client.register_script(_CANDIDATES)
         self._upsert = client.register_script(_UPSERT)
         self._remove = client.register_script(_REMOVE)
+        self._fill = client.register_script(_FILL)
+        self._guarded = False
+
+    def require_loaded(self) -> None:
+        """From now on a claim raises `IndexNotReady` while the loaded marker is missing (a
+        restarted Redis before its rebuild finished). Without it (a bare index, as in tests
+        of the index alone) claims never look at the marker."""
+        self._guarded = True
 
     # -- DedupIndex ----------------------------------------------------------------------------
+    async def ready(self) -> bool:
+        """The loaded marker is there: the index holds every stored signature."""
+        return bool(await self.client.exists(self.keys.index_loaded))
+
     async def candidates(self, signatures: Sequence[Sequence[int]]) -> list[list[IndexEntry]]:
         """Per signature, the entries sharing at least one band, by document id (as
         `BandIndex.query`): one read-only script per signature, one round trip in all."""
@@ -157,10 +205,16 @@ class RedisIndex:
             for claim in claims:
                 await self._upsert_call(claim.entry, True, claim.seen, b"", pipe)
             answers = list(await pipe.execute())
+        if any(answer[0] == _NOT_LOADED for answer in answers):
+            # Claims after a refused one may have gone in (the marker appeared in between):
+            # harmless, a retry of their articles ignores its own entry.
+            raise IndexNotReady("the index is being rebuilt after a Redis restart")
         for position, (claim, answer) in enumerate(zip(claims, answers, strict=True)):
             if answer[0] == _CHANGED:  # an earlier attempt indexed this document: CAS again
                 answers[position] = await self._write(claim.entry, check=True, seen=claim.seen,
                                                       old_hv=answer[1])
+                if answers[position][0] == _NOT_LOADED:
+                    raise IndexNotReady("the index is being rebuilt after a Redis restart")
         return [[] if answer[0] == 1 else _entries(answer[1]) for answer in answers]
 
     async def replace(self, entries: Sequence[IndexEntry]) -> None:
@@ -184,6 +238,24 @@ class RedisIndex:
                 chunk = []
         if chunk:
             await self._load_chunk(chunk)
+
+    async def fill(self, entries: Sequence[IndexEntry], lock: str, token: str,
+                   lock_ttl_ms: int) -> None:
+        """The rebuild's load: index the entries not indexed yet, `chunk_size` per round trip,
+        each entry only while `lock` holds `token` (renewing its TTL, so a long load keeps it);
+        `RebuildInterrupted` after the first chunk where it did not."""
+        for start in range(0, len(entries), self.chunk_size):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for entry in entries[start:start + self.chunk_size]:
+                    await self._fill(
+                        keys=[lock, self.keys.entry(entry.document_id), self.keys.seen_at,
+                              *self._bands(entry.hashvalues)],
+                        args=[token, entry.document_id, encode_hashvalues(entry.hashvalues),
+                              entry.size, entry.text_hash, repr(entry.seen_at), lock_ttl_ms],
+                        client=pipe)
+                answers = await pipe.execute()
+            if not all(answers):
+                raise RebuildInterrupted(f"lost the rebuild lock after {start} entries")
 
     async def evict_older_than(self, timestamp: float) -> int:
         """Remove the documents with seen_at < `timestamp`, `chunk_size` at a time; each
@@ -236,11 +308,13 @@ class RedisIndex:
         """Run (or, `client` being a pipeline, queue) the upsert script."""
         new_keys = self._bands(entry.hashvalues)
         old_keys = self._bands(decode_hashvalues(old_hv)) if old_hv else []
+        mode = ("2" if self._guarded else "1") if check else "0"
         return await self._upsert(
-            keys=[self.keys.entry(entry.document_id), self.keys.seen_at, *new_keys, *old_keys],
+            keys=[self.keys.entry(entry.document_id), self.keys.seen_at, self.keys.index_loaded,
+                  *new_keys, *old_keys],
             args=[len(new_keys), entry.document_id, encode_hashvalues(entry.hashvalues),
                   entry.size, entry.text_hash, repr(entry.seen_at), old_hv,
-                  "1" if check else "0", self.keys.entry_prefix, *seen],
+                  mode, self.keys.entry_prefix, *seen],
             client=client,
         )
 

@@ -17,8 +17,11 @@ With the default prefix "canonry" (`RedisKeys()`), the keys are:
                                             `encode_hashvalues`), size, text_hash, seen_at
     {canonry}:lsh:seen_at           zset    document ids by seen_at: the eviction clock
     {canonry}:lock:reconciler       string  the reconciler's lock token (SET NX PX)
+    {canonry}:lock:rebuild          string  the token of the one process rebuilding the index
+                                            (SET NX PX, refreshed per chunk, deleted at the end)
     {canonry}:index-loaded          string  present while the index holds every stored
-                                            signature; missing after a Redis restart
+                                            signature; missing after a Redis restart (then no
+                                            claim succeeds: see index.py)
 
 Why the braces: in Redis Cluster a key's slot is the hash of its `{hash tag}` when it has one,
 and a Lua script may only touch keys of one slot. The claim script reads entry hashes whose
@@ -100,6 +103,10 @@ class RedisKeys:
     @property
     def reconciler_lock(self) -> str:
         return f"{self.root}:lock:reconciler"
+
+    @property
+    def rebuild_lock(self) -> str:
+        return f"{self.root}:lock:rebuild"
 
     @property
     def index_loaded(self) -> str:
