@@ -8,6 +8,7 @@ impossible too, it stops the run with a message saying so. It never skips silent
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -154,3 +155,86 @@ AUTH_HEADERS = {"Authorization": f"Bearer {TEST_API_KEY}"}
 def api_client(app: web.Application) -> TestClient:
     """The aiohttp test client of `app`, sending the suite's API key."""
     return TestClient(TestServer(app), headers=AUTH_HEADERS)
+
+
+class PrivateRedis:
+    """A redis-server of one test's own, which the test may kill and start again: without
+    persistence it comes back empty, as a Redis without a volume does. Only this server is
+    ever killed (never the suite's shared one)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        assert self.process is None, "already running"
+        self.process = await asyncio.create_subprocess_exec(
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self.directory), stdout=asyncio.subprocess.PIPE)
+        assert self.process.stdout is not None
+        while b"Ready to accept connections" not in await self.process.stdout.readline():
+            assert self.process.returncode is None, "redis-server did not start"
+        # Nobody reads its log from here on; let it go to a drain so the pipe never fills.
+        self._drain = asyncio.create_task(self._discard(self.process.stdout))
+
+    async def kill(self) -> None:
+        """SIGKILL: gone at once, with everything it held."""
+        if self.process is None:
+            return
+        self.process.kill()
+        await self.process.wait()
+        await self._drain
+        self.process = None
+
+    @staticmethod
+    async def _discard(stream: asyncio.StreamReader) -> None:
+        while await stream.read(65536):
+            pass
+
+
+class TcpProxy:
+    """A TCP forwarder in front of a real server that a test can cut (every connection
+    closed, new ones refused) and restore: an outage of that server as its clients see it,
+    without stopping a server other tests and engineers share."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                             return_exceptions=True)
+        self._writers.difference_update((writer, up_writer))
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
