@@ -106,6 +106,20 @@ async def test_one_failing_article_does_not_hold_back_its_batch(settings: Settin
         "failed", 1, "empty_after_cleaning")
 
 
+async def test_several_final_failures_in_one_batch_are_recorded_together(
+    settings: Settings,
+) -> None:
+    # One executemany marks them all failed (an expanding IN in it once broke that).
+    empties = [{"url": f"https://empty.example/{n}", "text": f"Home\n\nSubscribe now {n}\n\nMenu"}
+               for n in range(4)]
+    rows = await run(settings, [*synthetic.articles(2, copies=(1, 1)), *empties],
+                     WorkerOptions(batch_size=100, max_attempts=3, retry_backoff=0.001))
+    failed = [rows.pop(article["url"]) for article in empties]
+    assert [(r["status"], r["attempts"], r["error_code"]) for r in failed] == [
+        ("failed", 1, "empty_after_cleaning")] * 4
+    assert {row["status"] for row in rows.values()} == {"done"}
+
+
 def die_on_poison(article: RawArticle, chrome: ChromeModel | None
                   ) -> tuple[Extracted, list[str]]:
     if "poison" in article.url:

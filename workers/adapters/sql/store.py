@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canonry.schemas.tables import documents, ingests, provenance, signatures
@@ -190,7 +190,9 @@ class SqlStore:
             return
         statement = (
             update(ingests)
-            .where(ingests.c.id == bindparam("b_id"), ingests.c.status.in_(OPEN_STATES))
+            # Not status IN (...): an expanding IN cannot be run as executemany.
+            .where(ingests.c.id == bindparam("b_id"),
+                   or_(*(ingests.c.status == state for state in OPEN_STATES)))
             .values(status=bindparam("b_status"), error=bindparam("b_error"),
                     error_code=bindparam("b_code"), updated_at=bindparam("b_now"))
         )
