@@ -3,6 +3,7 @@ generated from these, so the models are the single source of truth for field nam
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,6 +27,50 @@ _BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20)])
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
+# The patterns below are written into /openapi.json *and* checked here with the same regex, so
+# a client generating requests from the spec (schemathesis does) finds no gap either way.
+# They use only syntax Python and ECMA-262 read alike.
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+# Characters whose NFKC form holds / ? # @ or : (urlsplit refuses them in a host, as IDNA would
+# read them as delimiters), listed so the pattern refuses them too.
+_NFKC_DELIMITERS = (r"\u2047\u2048\u2049\u2100\u2101\u2105\u2106\u2a74\ufe13\ufe16\ufe55"
+                    r"\ufe56\ufe5f\ufe6b\uff03\uff0f\uff1a\uff1f\uff20")
+_AUTHORITY_CHAR = rf"[^\x00-\x20\x7f/?#@\[\]\\{_NFKC_DELIMITERS}"
+URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp]([Ss])?://"
+    rf"({_AUTHORITY_CHAR}]*@)?"  # userinfo: accepted, then stripped
+    rf"{_AUTHORITY_CHAR}:]+"  # host name or IPv4 (no IPv6 literals)
+    rf"(:{_PORT}?)?"
+    r"([/?#][^\x00-\x20\x7f]*)?$"
+)
+_URL = re.compile(URL_PATTERN)
+# Text fields refuse C0 controls other than tab and line breaks (see _BINARY_BYTES).
+TEXT_PATTERN = r"^[^\x00-\x08\x0e-\x1f]*$"
+# Something other than what str.strip() removes: a text of only these is empty.
+NOT_BLANK = (r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029"
+             r"\u202f\u205f\u3000]")
+_NOT_BLANK = re.compile(NOT_BLANK)
+_TEXT_SCHEMA = {"pattern": TEXT_PATTERN}
+# Any JSON without NUL, as far as JSON Schema can say what _unstorable_json checks: /openapi.json
+# puts it where a field is marked with NUL_FREE_MARK (pydantic cannot hold the recursive $ref).
+NUL_FREE_MARK = "x-nul-free-json"
+_NUL_FREE = {"type": "string", "pattern": "^[^\\x00]*$"}
+NUL_FREE_JSON_REF = {"$ref": "#/components/schemas/NulFreeJson"}
+NUL_FREE_OBJECT = {"type": "object", "propertyNames": _NUL_FREE,
+                   "additionalProperties": NUL_FREE_JSON_REF}
+NUL_FREE_JSON = {"anyOf": [_NUL_FREE, {"type": ["number", "boolean", "null"]},
+                           {"type": "array", "items": NUL_FREE_JSON_REF}, NUL_FREE_OBJECT]}
+
+
+def _has_text(value: str | None) -> bool:
+    return bool(value) and _NOT_BLANK.search(value or "") is not None
+
+
+def _text_or_html_required(schema: dict[str, Any]) -> None:
+    """The JSON Schema of "one of text or html, not blank" (what _has_content checks)."""
+    schema["anyOf"] = [{"required": [name], "properties": {name: {
+        "type": "string", "pattern": NOT_BLANK}}} for name in ("text", "html")]
+
 MatchKind = Literal["new", "exact", "near"]
 IngestState = Literal["queued", "processing", "done", "failed"]
 
@@ -35,15 +80,25 @@ def url_is_storable(url: str) -> bool:
     return _URL_UNSAFE.search(url) is None
 
 
-def _has_nul(value: Any) -> bool:
-    """A NUL anywhere in a JSON value, keys included (PostgreSQL text and JSON cannot hold one)."""
+def _unstorable_json(value: Any) -> str | None:
+    """Why a JSON value cannot be stored on every backend, or None: PostgreSQL's text and
+    jsonb refuse NUL and lone surrogates, and jsonb refuses Infinity (what 1e400 parses to)."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return "must not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid UTF-8 (no lone surrogates)"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must hold finite numbers only"
+    items: list[Any] = []
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        items = [item for pair in value.items() for item in pair]
+    elif isinstance(value, list):
+        items = value
+    return next((reason for item in items if (reason := _unstorable_json(item))), None)
 
 
 def _check_text(value: str | None) -> str | None:
@@ -61,21 +116,29 @@ def _check_text(value: str | None) -> str | None:
 class ArticleIn(BaseModel):
     """One article as a feed poller or backfill sends it."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False,
+                              json_schema_extra=_text_or_html_required)
 
-    url: str = Field(description="Absolute http(s) URL of the article", max_length=8192)
-    text: str | None = Field(None, description="Plain text as the site served it, chrome included")
-    html: str | None = Field(None, description="The page's (or the article's) HTML")
-    title: str | None = Field(None, max_length=2000, description="Inferred when absent")
-    source: str | None = Field(None, max_length=500, description="Publisher; default: URL host")
+    url: str = Field(description="Absolute http(s) URL of the article (credentials in it are "
+                                 "dropped)", max_length=8192,
+                     json_schema_extra={"pattern": URL_PATTERN})
+    text: str | None = Field(None, description="Plain text as the site served it, chrome included",
+                             json_schema_extra=_TEXT_SCHEMA)
+    html: str | None = Field(None, description="The page's (or the article's) HTML",
+                             json_schema_extra=_TEXT_SCHEMA)
+    title: str | None = Field(None, max_length=2000, description="Inferred when absent",
+                              json_schema_extra=_TEXT_SCHEMA)
+    source: str | None = Field(None, max_length=500, description="Publisher; default: URL host",
+                               json_schema_extra=_TEXT_SCHEMA)
     published_at: datetime | None = Field(None, description="RFC 3339 date-time with offset")
-    language: str | None = Field(None, max_length=35, description="BCP 47 tag; detected if absent")
-    metadata: dict[str, Any] | None = Field(None, description="Stored and returned as given")
+    language: str | None = Field(None, max_length=35, description="BCP 47 tag; detected if absent",
+                                 json_schema_extra={"pattern": _BCP47.pattern})
+    metadata: dict[str, Any] | None = Field(None, description="Stored and returned as given",
+                                            json_schema_extra={NUL_FREE_MARK: True})
 
     @field_validator("url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:
-        value = value.strip()
         if not url_is_storable(value):
             raise ValueError("must not contain spaces or control characters (percent-encode them)")
         try:
@@ -83,7 +146,8 @@ class ArticleIn(BaseModel):
             parts.port  # noqa: B018 - parsing the port is what checks it
         except ValueError:
             raise ValueError("is not a URL (or its port is not 0-65535)") from None
-        if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        if (parts.scheme.lower() not in {"http", "https"} or not parts.hostname
+                or not _URL.match(value)):
             raise ValueError("must be an absolute http or https URL")
         if parts.username is not None or parts.password is not None:
             # Credentials would be stored and served to every reader of the provenance: the
@@ -119,8 +183,8 @@ class ArticleIn(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _storable_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and _has_nul(value):
-            raise ValueError("must not contain NUL characters")
+        if value is not None and (reason := _unstorable_json(value)):
+            raise ValueError(reason)
         return value
 
     @field_validator("language")
@@ -132,7 +196,7 @@ class ArticleIn(BaseModel):
 
     @model_validator(mode="after")
     def _has_content(self) -> ArticleIn:
-        if not (self.text and self.text.strip()) and not (self.html and self.html.strip()):
+        if not _has_text(self.text) and not _has_text(self.html):
             raise ValueError("one of `text` or `html` is required and must not be empty")
         return self
 
@@ -144,7 +208,7 @@ class ArticleIn(BaseModel):
 class ArticleBatchIn(BaseModel):
     """A batch; validated article by article, so a bad one is named by its index."""
 
-    articles: list[ArticleIn]
+    articles: list[ArticleIn] = Field(min_length=1)
 
 
 class IngestReceipt(BaseModel):
@@ -222,8 +286,10 @@ class LookupOut(BaseModel):
 
 
 class SimilarIn(BaseModel):
-    text: str | None = None
-    html: str | None = None
+    model_config = ConfigDict(json_schema_extra=_text_or_html_required)
+
+    text: str | None = Field(None, json_schema_extra=_TEXT_SCHEMA)
+    html: str | None = Field(None, json_schema_extra=_TEXT_SCHEMA)
     limit: int = Field(10, ge=1, le=100)
 
     @field_validator("text", "html")
@@ -231,9 +297,18 @@ class SimilarIn(BaseModel):
     def _valid_text(cls, value: str | None) -> str | None:
         return _check_text(value)
 
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _json_integer(cls, value: Any) -> Any:
+        # A JSON Schema integer: 7 or 7.0, never "7" or true (which pydantic's lax mode takes).
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or (isinstance(value, float) and not value.is_integer())):
+            raise ValueError("must be an integer")
+        return int(value)
+
     @model_validator(mode="after")
     def _has_content(self) -> SimilarIn:
-        if not (self.text and self.text.strip()) and not (self.html and self.html.strip()):
+        if not _has_text(self.text) and not _has_text(self.html):
             raise ValueError("one of `text` or `html` is required and must not be empty")
         return self
 

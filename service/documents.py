@@ -4,6 +4,9 @@ similar-document search."""
 from __future__ import annotations
 
 import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -19,16 +22,37 @@ from canonry.workers.dedup.match import similarity
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+MAX_CURSOR = 2**62
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    """A query parameter as /openapi.json documents it; the handlers check exactly this."""
+
+    description: str
+    schema: dict[str, Any]
+    required: bool = False
+
+
+def _integer(description: str, low: int, high: int, default: int) -> QueryParam:
+    return QueryParam(description, {"type": "integer", "minimum": low, "maximum": high,
+                                    "default": default})
+
+
+CURSOR = _integer("cursor: the `next` of the previous page", 0, MAX_CURSOR, 0)
+PAGE_SIZE = _integer("items per page", 1, MAX_PAGE, DEFAULT_PAGE)
+PROVENANCE_LIMIT = _integer("provenance entries embedded", 0, MAX_PAGE, DEFAULT_PAGE)
+LOOKUP_URL = QueryParam("the article URL", {"type": "string", "minLength": 1}, required=True)
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
+    # Plain decimal digits only: int() would also take "+5", " 5", "5_000" and other scripts'
+    # digits, none of which the documented integer is.
+    value = int(raw) if _DIGITS.fullmatch(raw) else low - 1
     if not low <= value <= high:
         raise ProblemError(422, f"query parameter `{name}` must be an integer from {low} to {high}",
                            slug="validation-error")
@@ -57,7 +81,7 @@ async def get_document(request: web.Request) -> web.Response:
 async def get_provenance(request: web.Request) -> web.Response:
     reads = request.app[READS]
     document_id = request.match_info["document_id"]
-    after = _int_param(request, "after", 0, 0, 2**62)
+    after = _int_param(request, "after", 0, 0, MAX_CURSOR)
     limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     page = await reads.provenance(document_id, after, limit,
                                   request.app[SETTINGS].max_response_bytes)
@@ -67,7 +91,7 @@ async def get_provenance(request: web.Request) -> web.Response:
 
 
 async def list_documents(request: web.Request) -> web.Response:
-    after = _int_param(request, "after", 0, 0, 2**62)
+    after = _int_param(request, "after", 0, 0, MAX_CURSOR)
     limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     return _json(await request.app[READS].feed(after, limit,
                                                request.app[SETTINGS].max_response_bytes))

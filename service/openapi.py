@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from canonry.schemas.api import Problem
+from canonry.schemas.api import NUL_FREE_JSON, NUL_FREE_MARK, NUL_FREE_OBJECT, Problem
 from canonry.service.auth import ANY_KEY
 from canonry.service.keys import SCOPES
 from canonry.service.routes import ROUTES, Route
@@ -16,8 +16,20 @@ from canonry.service.routes import ROUTES, Route
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
+def _nul_free(schema: dict[str, Any]) -> None:
+    """Fields marked NUL_FREE_MARK (free-form JSON objects) become NUL-free JSON objects."""
+    for name, field in schema.get("properties", {}).items():
+        if field.pop(NUL_FREE_MARK, False):
+            nullable = {"type": "null"} in field.get("anyOf", [])
+            schema["properties"][name] = {
+                "anyOf": [NUL_FREE_OBJECT, {"type": "null"}] if nullable else [NUL_FREE_OBJECT],
+                **{k: v for k, v in field.items() if k in ("description", "title", "default")}}
+
+
 def _ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for definition in [schema, *schema.get("$defs", {}).values()]:
+        _nul_free(definition)
     components.update(schema.pop("$defs", {}))
     components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
@@ -52,8 +64,9 @@ def _operation(route: Route, components: dict[str, Any], scope: str | None) -> d
         operation["description"] = f"Needs {needs} when CANONRY_API_KEYS is set."
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
               for name in _PATH_PARAM.findall(route.path)]
-    params += [{"name": name, "in": "query", "required": False, "description": text,
-                "schema": {"type": "string"}} for name, text in route.query.items()]
+    params += [{"name": name, "in": "query", "required": param.required,
+                "description": param.description, "schema": param.schema}
+               for name, param in route.query.items()]
     if params:
         operation["parameters"] = params
     if route.request:
@@ -89,7 +102,8 @@ def build_spec(scopes: dict[tuple[str, str], str | None] | None = None) -> dict[
         "info": {"title": "Canonry", "version": "1",
                  "description": "Deduplicating news ingestion: each story once, with provenance."},
         "paths": paths,
-        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": {**components, "NulFreeJson": NUL_FREE_JSON},
+                       "securitySchemes": SECURITY_SCHEMES},
     }
 
 

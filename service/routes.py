@@ -26,7 +26,7 @@ class Route:
     request: tuple[type[BaseModel], ...] = ()  # alternatives: a body matches one of them
     response: tuple[type[BaseModel], ...] = ()
     ndjson: bool = False  # also takes application/x-ndjson, one request model a line
-    query: dict[str, str] = field(default_factory=dict)
+    query: dict[str, documents.QueryParam] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
 
 
@@ -35,24 +35,29 @@ ROUTES: tuple[Route, ...] = (
           "Accept one article, a batch {articles: [...]} or NDJSON; 202 with receipts",
           status=202, scope="ingest", request=(api.ArticleIn, api.ArticleBatchIn),
           response=(api.IngestReceipt, api.IngestBatchReceipt), ndjson=True,
-          errors=(400, 413, 415, 422, 503)),
+          errors=(400, 408, 413, 415, 422, 503)),
     Route("GET", "/ingest/{ingest_id}", documents.get_ingest, "Processing status of one ingest",
-          response=(api.IngestStatus,), errors=(404,)),
+          response=(api.IngestStatus,), errors=(404, 503)),
     Route("GET", "/documents", documents.list_documents,
           "Change feed: documents changed after the cursor, oldest change first",
-          response=(api.DocumentPage,), query={"after": "cursor from `next`", "limit": "1-1000"},
-          errors=(422,)),
+          response=(api.DocumentPage,), query={"after": documents.CURSOR,
+                                              "limit": documents.PAGE_SIZE},
+          errors=(422, 503)),
     Route("GET", "/documents/{document_id}", documents.get_document,
           "A canonical document with its first provenance entries", response=(api.DocumentOut,),
-          query={"provenance_limit": "0-1000 (default 100)"}, errors=(404, 422)),
+          query={"provenance_limit": documents.PROVENANCE_LIMIT},
+          errors=(404, 422, 503)),
     Route("GET", "/documents/{document_id}/provenance", documents.get_provenance,
           "Every copy of the story, paginated", response=(api.ProvenancePage,),
-          query={"after": "cursor from `next`", "limit": "1-1000"}, errors=(404, 422)),
+          query={"after": documents.CURSOR, "limit": documents.PAGE_SIZE},
+          errors=(404, 422, 503)),
     Route("GET", "/lookup", documents.lookup, "Which canonical document a URL belongs to",
-          response=(api.LookupOut,), query={"url": "the article URL"}, errors=(404, 422)),
+          response=(api.LookupOut,), query={"url": documents.LOOKUP_URL},
+          errors=(404, 422, 503)),
     Route("POST", "/similar", documents.post_similar,
           "Canonical documents nearest to a text, with estimated similarity",
-          request=(api.SimilarIn,), response=(api.SimilarOut,), errors=(415, 422)),
+          request=(api.SimilarIn,), response=(api.SimilarOut,),
+          errors=(400, 408, 413, 415, 422, 503)),
     Route("GET", "/healthz", health.healthz, "Liveness", scope=None),
     Route("GET", "/readyz", health.readyz, "Readiness: database and queue answer", scope=None,
           errors=(503,)),

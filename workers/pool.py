@@ -12,6 +12,7 @@ process fails — and ends in the dead-letter queue after its attempts — while
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import threading
@@ -136,11 +137,19 @@ class ProcessAnalyser:
 POOL_NICENESS = 10
 
 
+def quiet_parsers() -> None:
+    """trafilatura logs an error for every page it cannot parse ("parsed tree length: 0");
+    that outcome is ours to report (empty_after_cleaning), once, in our log format."""
+    for name in ("trafilatura", "htmldate", "courlan"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def _prepare_process(engine_pid: int) -> None:
     """In each pool process, before its first batch: yield the CPU to the request path, load
     what the pipeline loads lazily (the language model takes about a second), and exit with the
     engine."""
     os.nice(POOL_NICENESS)
+    quiet_parsers()
     analyse_batch(AnalysisBatch([WARM_UP], {}, {}))
     _exit_with(engine_pid)
 

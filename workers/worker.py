@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from canonry.workers import metrics
-from canonry.workers.analysis import Analysis, AnalysisBatch, AnalysisError
+from canonry.workers.analysis import EMPTY_AFTER_CLEANING, Analysis, AnalysisBatch, AnalysisError
 from canonry.workers.dedup.lsh import BandIndex, IndexEntry
 from canonry.workers.dedup.match import Verdict, decide, may_replace
 from canonry.workers.dedup.updates import decide_update
@@ -70,6 +70,7 @@ Gate = Callable[[], Awaitable[bool]]
 """Asked before every receive: may articles be decided now? It may repair first (the Redis
 reconciler's `ensure_ready` rebuilds a lost index); False: wait, take no work."""
 TOO_LONG = "too_long"
+REFUSED_CONTENT = frozenset({EMPTY_AFTER_CLEANING, TOO_LONG})
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,8 +471,11 @@ class Worker:
         if not failures:
             return
         for _, ingest, code, message in failures:
-            log.error("ingest_failed", ingest_id=ingest.id, attempts=ingest.attempts, code=code,
-                      error=message)
+            # An article refused for what it is (nothing left, too long) is the sender's
+            # outcome, not the service's error: it must not page anyone.
+            emit = log.info if code in REFUSED_CONTENT else log.error
+            emit("ingest_failed", ingest_id=ingest.id, attempts=ingest.attempts, code=code,
+                 error=message)
         try:
             await self.store.record_failures([Failure(i.id, code, message, final=True)
                                               for _, i, code, message in failures])
