@@ -80,9 +80,14 @@ def url_is_storable(url: str) -> bool:
     return _URL_UNSAFE.search(url) is None
 
 
-def _unstorable_json(value: Any) -> str | None:
+MAX_METADATA_DEPTH = 32  # deeper JSON is no metadata anyone means; it only costs a stack
+
+
+def _unstorable_json(value: Any, depth: int = 0) -> str | None:
     """Why a JSON value cannot be stored on every backend, or None: PostgreSQL's text and
     jsonb refuse NUL and lone surrogates, and jsonb refuses Infinity (what 1e400 parses to)."""
+    if depth > MAX_METADATA_DEPTH:
+        return f"must not nest deeper than {MAX_METADATA_DEPTH} levels"
     if isinstance(value, str):
         if "\x00" in value:
             return "must not contain NUL characters"
@@ -98,7 +103,8 @@ def _unstorable_json(value: Any) -> str | None:
         items = [item for pair in value.items() for item in pair]
     elif isinstance(value, list):
         items = value
-    return next((reason for item in items if (reason := _unstorable_json(item))), None)
+    return next((reason for item in items if (reason := _unstorable_json(item, depth + 1))),
+                None)
 
 
 def _check_text(value: str | None) -> str | None:
@@ -147,7 +153,7 @@ class ArticleIn(BaseModel):
         except ValueError:
             raise ValueError("is not a URL (or its port is not 0-65535)") from None
         if (parts.scheme.lower() not in {"http", "https"} or not parts.hostname
-                or not _URL.match(value)):
+                or not _URL.fullmatch(value)):
             raise ValueError("must be an absolute http or https URL")
         if parts.username is not None or parts.password is not None:
             # Credentials would be stored and served to every reader of the provenance: the
@@ -224,7 +230,8 @@ class IngestBatchReceipt(BaseModel):
 class IngestError(BaseModel):
     """Why an ingest failed (or why its last attempt did, while it is retried)."""
 
-    code: str = Field(description="machine-readable: empty_after_cleaning, attempts_exhausted, "
+    code: str = Field(description="machine-readable: empty_after_cleaning, too_long, "
+                                  "attempts_exhausted, "
                                   "pipeline_error, worker_crashed, canonical_not_committed, "
                                   "store_error, index_error")
     message: str

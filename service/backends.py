@@ -120,9 +120,11 @@ def _lock(lock_path: Path, database: Path) -> int:
 
 
 @asynccontextmanager
-async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
+async def open_backends(settings: Settings, *, writer: bool = True) -> AsyncIterator[Backends]:
+    """The backends of `settings`. `writer=False`: a read-only look (e.g. `canonry dlq list`),
+    which may run beside the process that holds an embedded database."""
     database = embedded_database_file(settings)
-    if database is None:
+    if database is None or not writer:
         async with _open_backends(settings) as backends:
             yield backends
         return

@@ -14,7 +14,6 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 from pydantic import ValidationError
 
 from canonry.schemas.api import ArticleIn, FieldError, IngestReceipt
@@ -59,7 +58,7 @@ def _parse_ndjson(raw: bytes) -> list[Any]:
             continue
         try:
             articles.append(json.loads(line))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise ProblemError(400, f"line {number} is not valid JSON: {exc}",
                                slug="invalid-json") from None
     return articles
@@ -112,13 +111,7 @@ def new_ingest(article: ArticleIn, received_at: Any) -> NewIngest:
 async def post_ingest(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     content_type = request.content_type
-    try:
-        raw = await request.read()  # aiohttp enforces client_max_size here: 413 past the limit
-    except RequestPayloadError:
-        # A body that does not decode as its Content-Encoding says (or ends early).
-        raise ProblemError(400, "the body could not be read: it does not match its "
-                                "Content-Encoding, or it ended early",
-                           slug="unreadable-body") from None
+    raw = await request.read()  # read (and bounded) by service/http.body_deadline already
     if content_type in JSON_TYPES:
         items, batch = _parse_json(raw)
     elif content_type in NDJSON_TYPES:

@@ -23,7 +23,7 @@ async def dlq_list(settings: Settings, limit: int) -> list[str]:
     """The queue's dead letters, then failed ingests it does not list (the embedded default's
     only record), one line each: ingest id, when, error."""
     lines = []
-    async with open_backends(settings) as backends:
+    async with open_backends(settings, writer=False) as backends:
         listed = set()
         for letter in await backends.queue.dead_letters(limit):
             at = datetime.fromtimestamp(letter.failed_at, UTC).isoformat(timespec="seconds")

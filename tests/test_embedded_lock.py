@@ -98,6 +98,11 @@ def test_a_second_writer_is_refused_while_the_server_runs(
         # Precondition: it was refused because the server was there, alive and serving.
         assert process.poll() is None and healthy(port)
 
+    # A read-only look is no second writer: it runs beside the server.
+    listed = canonry(env, "dlq", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert process.poll() is None
+
     # The server still works: the story posted to it is processed.
     status, receipt = http(port, "/ingest", ARTICLE)
     assert status == 202
