@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from canonry.schemas.api import URL_PATTERN, ArticleIn
@@ -144,8 +145,8 @@ async def test_twenty_identical_posts_at_once_are_processed_exactly_once(
     (status_url,) = {(await r.json())["status_url"] for r in responses}
 
     async def done() -> dict:
-        while (status := await (await hostile.get(status_url)).json())["status"] != "done":
-            await asyncio.sleep(0.02)  # noqa: ASYNC110 - polling a status over HTTP
+        while (status := await (await hostile.get(status_url)).json())["status"] != "done":  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
         return status
 
     status = await asyncio.wait_for(done(), 120)
