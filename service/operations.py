@@ -56,10 +56,7 @@ async def reindex(settings: Settings) -> int:
     async with open_backends(settings) as backends:
         if backends.embedded:
             raise SystemExit("the embedded index lives in memory and is rebuilt at every start")
-        assert backends.redis is not None and backends.keys is not None
-        await backends.redis.delete(backends.keys.index_loaded)
-        await backends.index.clear()
-        return await reconciler(settings, backends).ensure_index()
+        return await reconciler(settings, backends).reindex()
 
 
 async def reclean(settings: Settings, source: str | None, batch: int = 200) -> tuple[int, int]:

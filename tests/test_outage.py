@@ -31,6 +31,8 @@ from canonry.service.app import create_app
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.engine import reconciler
+from canonry.service.keys import STORE
+from canonry.service.operations import reindex
 from canonry.workers.adapters.redis.index import RebuildInterrupted, RedisIndex
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.adapters.sql.store import SqlStore
@@ -43,6 +45,7 @@ from tests.test_production import (
     documents_by_cluster,
     post_all,
     status_counts,
+    wait_for,
     worker_env,
 )
 
@@ -359,3 +362,32 @@ async def test_only_the_lock_holder_rebuilds_and_the_marker_comes_last(
         assert await repair.ensure_ready()
         assert await redis.exists(keys.index_loaded)
         assert not await redis.exists(keys.rebuild_lock)  # released when done
+
+
+async def test_reindex_replaces_a_stale_index_under_the_rebuild_lock(
+    settings: Settings, redis: Redis, keys: RedisKeys
+) -> None:
+    async with api_client(create_app(settings)) as client:
+        await post_all(client, synthetic.articles(6, copies=(1, 1)))
+        store = client.app[STORE]
+
+        async def all_done() -> bool:
+            return await status_counts(store) == {"done": 6}
+
+        await wait_for(all_done)
+        stored = await store.index_entries(0.0)
+    assert len(stored) == 6
+    async with open_backends(settings) as backends:
+        index = backends.index
+        await index.replace([entry(99)])  # a stale entry no document backs
+        assert await index.size() == 7
+        # While another process holds the rebuild lock, a reindex neither clears nor loads.
+        await redis.set(keys.rebuild_lock, "another process", px=10_000)
+        assert await reconciler(settings, backends).rebuild(clear=True) is None
+        assert await index.size() == 7 and await redis.exists(keys.index_loaded)
+        await redis.delete(keys.rebuild_lock)
+    assert await reindex(settings) == 6
+    async with open_backends(settings) as backends:
+        assert await backends.index.size() == 6
+        assert await redis.exists(keys.index_loaded)
+        assert not await redis.exists(keys.rebuild_lock)

@@ -129,17 +129,30 @@ class Reconciler:
                 loaded += done
         return loaded
 
-    async def rebuild(self) -> int | None:
+    async def reindex(self) -> int:
+        """`canonry reindex`: empty the index and load it again from the database, under the
+        rebuild lock (waiting for it), so no worker's rebuild interleaves with the clearing."""
+        while True:
+            loaded = await self.rebuild(clear=True)
+            if loaded is not None:
+                return loaded
+            await asyncio.sleep(REBUILD_POLL)  # another process is rebuilding
+
+    async def rebuild(self, *, clear: bool = False) -> int | None:
         """Under the fleet-wide rebuild lock: load the stored signatures, dispatch the open
         ingests, set the marker. The entries loaded (0: it was loaded meanwhile), or None when
-        another process holds the lock or this rebuild was interrupted."""
+        another process holds the lock or this rebuild was interrupted. `clear`: drop the
+        marker and every entry first, even when the index is loaded."""
         lock, token = self.keys.rebuild_lock, f"{os.getpid()}-{secrets.token_hex(8)}"
         ttl_ms = int(REBUILD_LOCK_TTL * 1000)
         if not await self.redis.set(lock, token, nx=True, px=ttl_ms):
             return None
         started, finished = time.monotonic(), False
         try:
-            if await self.index.ready():  # another process finished just before we locked
+            if clear:  # workers stop deciding (no marker) before the entries go
+                await self.redis.delete(self.keys.index_loaded)
+                await self.index.clear()
+            elif await self.index.ready():  # another process finished just before we locked
                 return 0
             log.info("index_rebuild_started")
             entries = await self.store.index_entries(time.time() - self.window_seconds)
