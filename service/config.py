@@ -98,6 +98,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CANONRY_DEDUP_WINDOW_DAYS", "dedup_window_days", 30.0,
             "Only documents first seen within this many days are near-duplicate candidates; older "
             "index entries are evicted", float),
+    Setting("CANONRY_METRICS_PORT", "metrics_port", None,
+            "Port on which `canonry worker` serves its Prometheus /metrics (unset: none; the "
+            "API serves its own on its port)", _optional_int),
+    Setting("CANONRY_EVENTS_MAXLEN", "events_maxlen", 1_000_000,
+            "Events kept in the Redis event stream (approximate cap, XADD MAXLEN ~); older ones "
+            "remain readable from the database's outbox through GET /events", int),
     Setting("CANONRY_LOG_LEVEL", "log_level", "info", "debug, info, warning or error"),
     Setting("CANONRY_LOG_FORMAT", "log_format", "console",
             "console (human-readable) or json (one JSON object a line)"),
@@ -130,6 +136,8 @@ class Settings:
     max_attempts: int
     retry_backoff: float
     dedup_window_days: float
+    metrics_port: int | None
+    events_maxlen: int
     log_level: str
     log_format: str
 

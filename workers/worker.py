@@ -62,6 +62,9 @@ ATTEMPTS_EXHAUSTED = "attempts_exhausted"
 CANONICAL_NOT_COMMITTED = "canonical_not_committed"
 STORE_ERROR = "store_error"
 INDEX_ERROR = "index_error"
+TOO_LONG = "too_long"
+# Failures that say what an article is, not what went wrong: logged at info, never retried.
+REFUSED_CONTENT = frozenset({EMPTY_AFTER_CLEANING, TOO_LONG})
 # While the index is being rebuilt, how soon to look again (a rebuild takes seconds at most;
 # work should resume within one of these of its end).
 INDEX_WAIT_MAX = 1.0
@@ -69,8 +72,6 @@ INDEX_WAIT_MAX = 1.0
 Gate = Callable[[], Awaitable[bool]]
 """Asked before every receive: may articles be decided now? It may repair first (the Redis
 reconciler's `ensure_ready` rebuilds a lost index); False: wait, take no work."""
-TOO_LONG = "too_long"
-REFUSED_CONTENT = frozenset({EMPTY_AFTER_CLEANING, TOO_LONG})
 
 
 @dataclass(frozen=True, slots=True)
