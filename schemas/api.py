@@ -286,6 +286,24 @@ class ProvenancePage(BaseModel):
     next: str | None
 
 
+class EventOut(BaseModel):
+    """A change to a document, as pushed: `seq` is its feed position (resume after it)."""
+
+    seq: int
+    type: Literal["document.created", "document.updated", "duplicate.added"]
+    document_id: str
+    version: int
+    ingest_id: str | None = Field(description="the article that made the change; null for a "
+                                              "re-clean")
+    at: datetime
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    next: int = Field(description="the `after` of the next page: the last seq here, or the "
+                                  "given `after` when nothing newer exists yet")
+
+
 class LookupOut(BaseModel):
     url: str
     document_id: str

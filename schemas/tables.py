@@ -8,6 +8,9 @@
   committed one (decision transactions are serialised, so numbers commit in order).
 - `provenance`: every copy of a story (one row per ingest).
 - `signatures`: the MinHash of each canonical text; the LSH index is derived from these.
+- `outbox`: one event per change (document created, updated, a duplicate added), written in the
+  transaction of the change, keyed by its `change_seq`; GET /events and the Redis event stream
+  are fed from it, so an event exists exactly when its change does.
 - `chrome_sources`, `chrome_lines`, `chrome_line_sources`: the learned boilerplate model —
   pages seen per source, pages per (source, line), sources per line.
 """
@@ -78,6 +81,17 @@ documents = Table(
     Column("change_seq", BigInteger, nullable=False),
 )
 Index("ix_documents_change_seq", documents.c.change_seq, unique=True)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(24), nullable=False),
+    Column("document_id", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("ingest_id", String(40)),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
 
 provenance = Table(
     "provenance",

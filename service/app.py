@@ -6,6 +6,7 @@ index), then the engine (index rebuild, recovery of unfinished work, worker task
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import structlog
@@ -57,11 +58,17 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.SCOPES] = scopes
+    app[keys.STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_stop_streams)
     app.cleanup_ctx.append(_backends)
     app.cleanup_ctx.append(_engine(run_workers))
     add_routes(app)
     app.router.add_get("/openapi.json", openapi)
     return app
+
+
+async def _stop_streams(app: web.Application) -> None:
+    app[keys.STOPPING].set()
 
 
 async def _backends(app: web.Application) -> AsyncIterator[None]:

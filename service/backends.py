@@ -24,13 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canonry.service.config import Settings
 from canonry.service.migrations import check_schema, upgrade
+from canonry.workers.adapters.memory.events import LocalEvents
 from canonry.workers.adapters.memory.index import MemoryIndex
 from canonry.workers.adapters.memory.queue import InProcessQueue
+from canonry.workers.adapters.redis.events import RedisEventStream
 from canonry.workers.adapters.redis.index import RedisIndex
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.adapters.redis.queue import RedisStreamQueue
 from canonry.workers.adapters.sql.store import SqlStore
-from canonry.workers.ports import DedupIndex, Store, WorkQueue
+from canonry.workers.ports import DedupIndex, EventBus, Store, WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class Backends:
     store: Store
     queue: WorkQueue
     index: DedupIndex
+    events: EventBus
     database: AsyncEngine  # the read side (service/reads.py) queries it directly
     redis: Redis | None = None
     keys: RedisKeys | None = None
@@ -152,14 +155,15 @@ async def _open_backends(settings: Settings) -> AsyncIterator[Backends]:
                 max_deliveries=settings.max_attempts * 2,
             )
             try:
-                yield Backends(store, queue, RedisIndex(client, keys), store.engine, client,
-                               keys)
+                events = RedisEventStream(client, keys, store, settings.events_maxlen)
+                yield Backends(store, queue, RedisIndex(client, keys), events, store.engine,
+                               client, keys)
             finally:
                 await client.aclose()
         else:
             queue = InProcessQueue()
             try:
-                yield Backends(store, queue, MemoryIndex(), store.engine)
+                yield Backends(store, queue, MemoryIndex(), LocalEvents(), store.engine)
             finally:
                 await queue.close()
     finally:

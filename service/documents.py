@@ -46,7 +46,7 @@ PROVENANCE_LIMIT = _integer("provenance entries embedded", 0, MAX_PAGE, DEFAULT_
 LOOKUP_URL = QueryParam("the article URL", {"type": "string", "minLength": 1}, required=True)
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
         return default
@@ -71,7 +71,7 @@ async def get_ingest(request: web.Request) -> web.Response:
 
 
 async def get_document(request: web.Request) -> web.Response:
-    limit = _int_param(request, "provenance_limit", DEFAULT_PAGE, 0, MAX_PAGE)
+    limit = int_param(request, "provenance_limit", DEFAULT_PAGE, 0, MAX_PAGE)
     document = await request.app[READS].document(request.match_info["document_id"], limit)
     if document is None:
         raise ProblemError(404, "no such document", slug="document-not-found")
@@ -81,8 +81,8 @@ async def get_document(request: web.Request) -> web.Response:
 async def get_provenance(request: web.Request) -> web.Response:
     reads = request.app[READS]
     document_id = request.match_info["document_id"]
-    after = _int_param(request, "after", 0, 0, MAX_CURSOR)
-    limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    after = int_param(request, "after", 0, 0, MAX_CURSOR)
+    limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     page = await reads.provenance(document_id, after, limit,
                                   request.app[SETTINGS].max_response_bytes)
     if not page.provenance and after == 0 and await reads.document(document_id, 0) is None:
@@ -91,8 +91,8 @@ async def get_provenance(request: web.Request) -> web.Response:
 
 
 async def list_documents(request: web.Request) -> web.Response:
-    after = _int_param(request, "after", 0, 0, MAX_CURSOR)
-    limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    after = int_param(request, "after", 0, 0, MAX_CURSOR)
+    limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     return _json(await request.app[READS].feed(after, limit,
                                                request.app[SETTINGS].max_response_bytes))
 

@@ -27,6 +27,7 @@ log = structlog.get_logger("canonry.engine")
 
 EVICTION_INTERVAL = 3600.0
 SHUTDOWN_GRACE = 20.0
+EVENT_RELAY_INTERVAL = 5.0
 
 
 def worker_options(settings: Settings) -> WorkerOptions:
@@ -56,7 +57,8 @@ async def running_engine(
     await analyser.start()
     repair = None if backends.embedded else reconciler(settings, backends)
     worker = Worker(backends.store, backends.queue, backends.index, worker_options(settings),
-                    analyser, gate=repair.ensure_ready if repair is not None else None)
+                    analyser, gate=repair.ensure_ready if repair is not None else None,
+                    events=backends.events)
     tasks: list[asyncio.Task[None]] = []
     stop_chores = asyncio.Event()
     if repair is None:
@@ -69,6 +71,10 @@ async def running_engine(
         tasks.append(asyncio.create_task(
             every(settings.reconcile_seconds, repair.run_once, "reconcile", stop_chores),
             name="reconciler"))
+        # Publishes what a process that died between its commit and its publish left behind.
+        tasks.append(asyncio.create_task(
+            every(EVENT_RELAY_INTERVAL, backends.events.relay, "events_relay", stop_chores),
+            name="events-relay"))
     log.info("engine_started", indexed=indexed, requeued=requeued, workers=run_workers,
              backend="embedded" if backends.embedded else "redis")
     if run_workers:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from canonry.service.acceptance import GroupCommit
@@ -19,3 +21,5 @@ INDEX = web.AppKey("index", DedupIndex)
 ACCEPTANCE = web.AppKey("acceptance", GroupCommit)
 # (method, path template) → the API-key scope it needs; None: open (service/auth.py)
 SCOPES = web.AppKey("scopes", dict)
+# Set when the app shuts down: long-lived responses (GET /events streams) end at once.
+STOPPING = web.AppKey("stopping", asyncio.Event)

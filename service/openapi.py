@@ -77,6 +77,9 @@ def _operation(route: Route, components: dict[str, Any], scope: str | None) -> d
     ok: dict[str, Any] = {"description": "OK" if route.status == 200 else "Accepted"}
     if route.response:
         ok["content"] = {"application/json": {"schema": _schema(route.response, components)}}
+    if route.sse:
+        ok["content"]["text/event-stream"] = {"schema": {
+            "type": "string", "description": "`id: <seq>`, `event: <type>`, `data: <event JSON>`"}}
     responses: dict[str, Any] = {str(route.status): ok}
     problem = {"application/problem+json": {"schema": _ref(Problem, components)}}
     errors = set(route.errors) | ({401, 403} if scope is not None else set())

@@ -79,6 +79,7 @@ async def reclean(settings: Settings, source: str | None, batch: int = 200) -> t
                 fp = result.fingerprint
                 if await store.record_reclean(document_id, result.extracted, fp):
                     changed += 1
+                    await backends.events.committed()
                     if not backends.embedded:  # the embedded index is rebuilt at start
                         await index.replace([IndexEntry(document_id, fp.text_hash,
                                                         fp.hashvalues, fp.size,

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from canonry.schemas import api
-from canonry.service import documents, health, ingest
+from canonry.service import documents, events, health, ingest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -26,6 +26,7 @@ class Route:
     request: tuple[type[BaseModel], ...] = ()  # alternatives: a body matches one of them
     response: tuple[type[BaseModel], ...] = ()
     ndjson: bool = False  # also takes application/x-ndjson, one request model a line
+    sse: bool = False  # with Accept: text/event-stream, answers a stream of Server-Sent Events
     query: dict[str, documents.QueryParam] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
 
@@ -51,6 +52,12 @@ ROUTES: tuple[Route, ...] = (
           "Every copy of the story, paginated", response=(api.ProvenancePage,),
           query={"after": documents.CURSOR, "limit": documents.PAGE_SIZE},
           errors=(404, 422, 503)),
+    Route("GET", "/events", events.get_events,
+          "Push events (document.created, document.updated, duplicate.added) in commit order: "
+          "Server-Sent Events with Accept: text/event-stream (resume with Last-Event-ID), "
+          "else one JSON page", response=(api.EventPage,), sse=True,
+          query={"after": documents.CURSOR, "limit": documents.PAGE_SIZE},
+          errors=(422, 503)),
     Route("GET", "/lookup", documents.lookup, "Which canonical document a URL belongs to",
           response=(api.LookupOut,), query={"url": documents.LOOKUP_URL},
           errors=(404, 422, 503)),

@@ -128,6 +128,26 @@ class Failure:
     final: bool
 
 
+EventType = Literal["document.created", "document.updated", "duplicate.added"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change to a document, written to the outbox in the transaction that made it.
+
+    `seq` is the change's position in the feed (`documents.change_seq`): gap-free and in commit
+    order, so a consumer resumes after the last `seq` it saw and a republished event is
+    recognisable by it.
+    """
+
+    seq: int
+    type: EventType
+    document_id: str
+    version: int
+    ingest_id: str | None
+    at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """Insert `entry` into the index unless a candidate outside `seen` exists."""
@@ -271,6 +291,30 @@ class Store(Protocol):
 
     async def prune_chrome(self, seen_before: float) -> int: ...
 
+    async def events_after(self, seq: int, limit: int) -> list[Event]:
+        """Outbox events after `seq`, oldest first."""
+
+    async def last_event_seq(self) -> int: ...
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class EventBus(Protocol):
+    """Where committed events go after the commit, and how readers learn of them.
+
+    The outbox in the database is the record; the bus only carries it further (the Redis event
+    stream in production) and wakes the readers of this process (GET /events). A commit calls
+    `committed()`; a process that dies before that loses nothing: `relay()` (run periodically)
+    publishes whatever the outbox holds beyond what was published.
+    """
+
+    async def committed(self) -> None:
+        """Events were committed here: publish them, wake local readers (best effort)."""
+
+    async def relay(self) -> int:
+        """Publish every outbox event not yet published; how many were."""
+
+    async def wait(self, at_most: float) -> None:
+        """Return when this process commits events, or after `at_most` seconds."""

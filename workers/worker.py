@@ -40,6 +40,7 @@ from canonry.workers.ports import (
     Decision,
     DedupIndex,
     Delivery,
+    EventBus,
     Failure,
     IndexNotReady,
     Ingest,
@@ -134,6 +135,7 @@ class Worker:
         options: WorkerOptions | None = None,
         analyser: Analyser | None = None,
         gate: Gate | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -141,6 +143,7 @@ class Worker:
         self.options = options or WorkerOptions()
         self.analyser = analyser or InlineAnalyser()
         self.gate = gate  # None: always open (an index this process loaded itself)
+        self.events = events  # None: nobody follows this process's events
         # Shared by the consumers: one line when receiving starts failing, one when it works
         # again; likewise for waiting on an index rebuild.
         self._queue_outage = Outage(log, "queue_unavailable", "queue_available")
@@ -171,6 +174,17 @@ class Worker:
         finally:
             for task in consumers:
                 task.cancel()
+
+    async def announce(self) -> None:
+        """Carry the events just committed on (the Redis event stream) and wake this process's
+        readers. Best effort: the outbox holds them, and the periodic relay publishes what a
+        failure here (or a crash before it) left behind."""
+        if self.events is None:
+            return
+        try:
+            await self.events.committed()
+        except Exception as exc:
+            log.warning("events_publish_failed", error=str(exc))
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake up at once for a stop request."""
@@ -429,6 +443,8 @@ class Worker:
             except Exception as exc:
                 log.warning("index_replace_failed", error=str(exc))
         await self.queue.ack([it.delivery for it in done])
+        if any(outcome in ("recorded", "upgraded") for outcome in outcomes):
+            await self.announce()
         for it, outcome in zip(items, outcomes, strict=True):
             if outcome in ("recorded", "upgraded") and it.verdict is not None:
                 metrics.PROCESSED.labels(match=it.verdict.kind).inc()

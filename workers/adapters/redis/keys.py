@@ -11,6 +11,9 @@ With the default prefix "canonry" (`RedisKeys()`), the keys are:
                                             (Redis server clock, ms since the epoch)
     {canonry}:q:dead                stream  dead letters: ingest_id, error, failed_at (s),
                                             source_id (the work-stream entry id); MAXLEN ~
+    {canonry}:events                stream  push events, entry id `<change_seq>-0`: type,
+                                            document_id, version, ingest_id, at; MAXLEN ~
+                                            CANONRY_EVENTS_MAXLEN (consumers: their own groups)
     {canonry}:lsh:b:<band key>      set     ids of the documents having that band; the band
                                             key is binary: `lsh.band_keys` (2 + 4*rows bytes)
     {canonry}:lsh:e:<document id>   hash    one indexed document: hv (the signature,
@@ -72,6 +75,10 @@ class RedisKeys:
     @property
     def dead(self) -> str:
         return f"{self.root}:q:dead"
+
+    @property
+    def events(self) -> str:
+        return f"{self.root}:events"
 
     # -- the LSH index -----------------------------------------------------------------------
     @property

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from canonry.schemas.tables import documents, ingests, provenance, signatures
+from canonry.schemas.tables import documents, ingests, outbox, provenance, signatures
 from canonry.workers.adapters.sql import chrome_store
 from canonry.workers.adapters.sql.database import (
     insert_ignoring_conflicts,
@@ -31,6 +31,7 @@ from canonry.workers.dedup.fingerprint import Fingerprint, decode_hashvalues, en
 from canonry.workers.dedup.lsh import IndexEntry
 from canonry.workers.ports import (
     Decision,
+    Event,
     Failure,
     Ingest,
     NewIngest,
@@ -235,11 +236,26 @@ class SqlStore:
                 return False  # another document already has exactly this text
             await conn.execute(update(signatures).where(signatures.c.document_id == document_id)
                                .values(_signature_values(fp)))
+            seq = await _last_change_seq(conn) + 1
             await conn.execute(update(documents).where(documents.c.id == document_id).values(
                 text=extracted.text, version=current.version + 1, updated_at=now,
-                change_seq=await _last_change_seq(conn) + 1,
+                change_seq=seq,
             ))
+            await conn.execute(outbox.insert().values(
+                seq=seq, type="document.updated", document_id=document_id,
+                version=current.version + 1, ingest_id=None, at=now))
         return True
+
+    async def events_after(self, seq: int, limit: int) -> list[Event]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(outbox).where(outbox.c.seq > seq)
+                                      .order_by(outbox.c.seq).limit(limit))
+            return [Event(row.seq, row.type, row.document_id, row.version, row.ingest_id,
+                          as_utc(row.at)) for row in rows]
+
+    async def last_event_seq(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.max(outbox.c.seq)))).scalar() or 0)
 
     async def prune_chrome(self, seen_before: float) -> int:
         """Forget article lines the boilerplate model saw once, before `seen_before`."""
@@ -333,8 +349,9 @@ async def _text_hash_owner(conn: AsyncConnection, text_hash: str) -> str | None:
 
 async def _last_change_seq(conn: AsyncConnection) -> int:
     """The highest feed position committed. Read under `serialize_decisions`, so the numbers
-    a transaction hands out after it commit in order (a feed reader never skips one)."""
-    return int(await conn.scalar(select(func.max(documents.c.change_seq))) or 0)
+    a transaction hands out after it commit in order (a feed reader never skips one). Every
+    position handed out has its outbox event, so the outbox's key holds the maximum."""
+    return int(await conn.scalar(select(func.max(outbox.c.seq))) or 0)
 
 
 _FINISH = (
@@ -386,6 +403,7 @@ class _BatchWrite:
         self.provenance: list[dict[str, Any]] = []
         self.finished: list[dict[str, Any]] = []
         self.pages: list[tuple[str, Sequence[str]]] = []
+        self.events: list[dict[str, Any]] = []  # the outbox rows, one per change
 
     async def plan(self, decisions: Sequence[Decision]) -> list[Outcome]:
         conn = self.conn
@@ -423,6 +441,12 @@ class _BatchWrite:
             open_ids.discard(ingest.id)  # the same ingest twice in a batch counts once
             seq += 1
             self._row_of(doc_id)["change_seq"] = seq
+            self.events.append({
+                "seq": seq, "document_id": doc_id, "version": versions[doc_id],
+                "ingest_id": ingest.id, "at": self.now,
+                "type": {"recorded": "duplicate.added", "upgraded": "document.updated"}[outcome]
+                if decision.verdict.kind != "new" else "document.created",
+            })
             self.provenance.append(_provenance_row(decision))
             self.finished.append({
                 "b_id": ingest.id, "b_document": doc_id, "b_match": decision.verdict.kind,
@@ -512,6 +536,8 @@ class _BatchWrite:
         if self.provenance:
             await conn.execute(provenance.insert(), self.provenance)
             await conn.execute(_FINISH, self.finished)
+        if self.events:
+            await conn.execute(outbox.insert(), self.events)
         await chrome_store.count_pages(conn, self.pages, self.now.timestamp())
 
 
