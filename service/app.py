@@ -23,6 +23,7 @@ from canonry.service.auth import (
 )
 from canonry.service.backends import open_backends
 from canonry.service.config import Settings
+from canonry.service.docs import add_static
 from canonry.service.engine import running_engine
 from canonry.service.http import body_deadline
 from canonry.service.openapi import openapi
@@ -63,6 +64,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
     app.cleanup_ctx.append(_backends)
     app.cleanup_ctx.append(_engine(run_workers))
     add_routes(app)
+    add_static(app)
     app.router.add_get("/openapi.json", openapi)
     return app
 

@@ -77,6 +77,8 @@ def _operation(route: Route, components: dict[str, Any], scope: str | None) -> d
     ok: dict[str, Any] = {"description": "OK" if route.status == 200 else "Accepted"}
     if route.response:
         ok["content"] = {"application/json": {"schema": _schema(route.response, components)}}
+    if route.html:
+        ok["content"] = {"text/html": {"schema": {"type": "string"}}}
     if route.sse:
         ok["content"]["text/event-stream"] = {"schema": {
             "type": "string", "description": "`id: <seq>`, `event: <type>`, `data: <event JSON>`"}}

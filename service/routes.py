@@ -10,7 +10,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from canonry.schemas import api
-from canonry.service import documents, events, health, ingest
+from canonry.service import docs, documents, events, health, ingest
+from canonry.service.auth import ANY_KEY
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -27,6 +28,7 @@ class Route:
     response: tuple[type[BaseModel], ...] = ()
     ndjson: bool = False  # also takes application/x-ndjson, one request model a line
     sse: bool = False  # with Accept: text/event-stream, answers a stream of Server-Sent Events
+    html: bool = False  # answers a text/html page
     query: dict[str, documents.QueryParam] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
 
@@ -65,6 +67,10 @@ ROUTES: tuple[Route, ...] = (
           "Canonical documents nearest to a text, with estimated similarity",
           request=(api.SimilarIn,), response=(api.SimilarOut,),
           errors=(400, 408, 413, 415, 422, 503)),
+    Route("GET", "/", docs.index, "Where to start: links to the docs, the spec and the health "
+          "routes", scope=ANY_KEY),
+    Route("GET", "/docs", docs.docs, "This API, rendered (Swagger UI)", scope=ANY_KEY,
+          html=True),
     Route("GET", "/healthz", health.healthz, "Liveness", scope=None),
     Route("GET", "/readyz", health.readyz, "Readiness: database and queue answer", scope=None,
           errors=(503,)),
