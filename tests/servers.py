@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -238,3 +239,20 @@ class TcpProxy:
                 await writer.drain()
         finally:
             writer.close()
+
+
+async def wait_until_serving(url: str, process: asyncio.subprocess.Process,
+                             attempts: int = 600) -> None:
+    """Poll `url` (a child process's port: no event to await) until it answers 200, failing
+    at once if the process exits first."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(attempts):
+            assert process.returncode is None, "the server process exited early"
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} did not answer 200")

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from canonry.service.routes import ROUTES
-from tests.servers import free_port
+from tests.servers import free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
@@ -45,17 +45,9 @@ async def test_docs_renders_every_route_in_a_headless_browser(tmp_path: Path) ->
         sys.executable, "-m", "canonry.service.cli", "serve", "--port", str(port), env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(600):
-                assert server.returncode is None, "canonry serve exited"
-                try:
-                    async with session.get(f"{base}/") as response:
-                        if response.status == 200:
-                            assert (await response.json())["docs"] == "/docs"
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_until_serving(f"{base}/", server)
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/") as response:
+            assert (await response.json())["docs"] == "/docs"
         rendering = await asyncio.create_subprocess_exec(
             browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=20000",

@@ -29,7 +29,7 @@ from canonry.workers.clean.extract import extract_page
 from canonry.workers.pool import InlineAnalyser
 from canonry.workers.ports import Claim
 from canonry.workers.worker import Worker, WorkerOptions
-from tests.servers import api_client, free_port
+from tests.servers import api_client, free_port, wait_until_serving
 from tests.shared_data import seeds
 
 
@@ -64,19 +64,6 @@ def serve_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
-async def _wait_until_serving(port: int, process: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            assert process.returncode is None, "canonry serve exited early"
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.1)  # polling a child process's port: no event to await
-    raise AssertionError("canonry serve did not start")
-
-
 def _canonry(*args: str, env: dict[str, str]):
     return asyncio.create_subprocess_exec(sys.executable, "-m", "canonry.service.cli", *args,
                                           env=env, stderr=asyncio.subprocess.PIPE)
@@ -90,7 +77,7 @@ async def test_sigkill_loses_nothing(serve_env: dict[str, str]) -> None:
     ]
     server = await _canonry("serve", env=serve_env)
     try:
-        await _wait_until_serving(port, server)
+        await wait_until_serving(f"http://127.0.0.1:{port}/healthz", server)
         async with aiohttp.ClientSession() as session, session.post(
             f"http://127.0.0.1:{port}/ingest", json={"articles": articles}
         ) as response:

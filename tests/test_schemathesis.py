@@ -15,11 +15,10 @@ import re
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from canonry.service.config import Settings
-from tests.servers import TEST_API_KEY, free_port
+from tests.servers import TEST_API_KEY, free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +56,7 @@ async def test_schemathesis_finds_nothing(settings: Settings, tmp_path: Path) ->
             env=env, stdout=log, stderr=asyncio.subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_healthy(base, server)
+        await wait_until_serving(f"{base}/readyz", server)
         run = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).with_name("schemathesis")), "run", f"{base}/openapi.json",
             "-H", f"Authorization: Bearer {TEST_API_KEY}", "--checks", ",".join(CHECKS),
@@ -77,16 +76,3 @@ async def test_schemathesis_finds_nothing(settings: Settings, tmp_path: Path) ->
     served = log_path.read_text(errors="replace")
     assert "Traceback" not in served and '"level": "error"' not in served, served[-3000:]
 
-
-async def _wait_healthy(base: str, server: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            assert server.returncode is None, "canonry serve exited at start"
-            try:
-                async with session.get(f"{base}/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("canonry serve did not become ready")
