@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from canonry.workers.article import publisher_of
 
-# RFC 3339 date-time: a full date, a time, and an explicit offset. Python's fromisoformat alone
-# is looser (date-only, no offset), and an ambiguous timestamp would corrupt provenance ordering.
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
 # C0 controls other than tab, newline, vertical tab, form feed and carriage return. Looked for
 # in the UTF-8 bytes (no multi-byte sequence holds a byte below 0x80): deleting them with
 # bytes.translate and comparing lengths is ~5x faster than a regex scan of a long text.
@@ -60,6 +62,98 @@ NUL_FREE_OBJECT = {"type": "object", "propertyNames": _NUL_FREE,
                    "additionalProperties": NUL_FREE_JSON_REF}
 NUL_FREE_JSON = {"anyOf": [_NUL_FREE, {"type": ["number", "boolean", "null"]},
                            {"type": "array", "items": NUL_FREE_JSON_REF}, NUL_FREE_OBJECT]}
+
+
+# published_at: the shapes feeds send, as one pattern (written into /openapi.json and checked
+# here) that allows exactly the calendar dates that exist: the validator then refuses only an
+# instant past year 9999 (or before year 1) once converted to UTC, which no pattern can say.
+def _ci(word: str) -> str:
+    """`word` in any letter case, without inline flags (ECMA-262 has none)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+def _any_of(*words: str) -> str:
+    return "(" + "|".join(_ci(w) for w in words) + ")"
+
+
+_Y4 = "([0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"  # 0001-9999
+_BY_4 = "(0[48]|[2468][048]|[13579][26])"  # two digits, a multiple of 4 other than 00
+_LEAP_Y4 = f"([0-9]{{2}}{_BY_4}|{_BY_4}00)"
+_LEAP_Y2 = f"(00|{_BY_4})"  # two-digit years: 00 is 2000 (RFC 2822 4.3), a leap year
+_HOUR, _MIN = "([01][0-9]|2[0-3])", "[0-5][0-9]"  # no leap second 60: datetime has none
+_ISO_DATE = (f"({_Y4}-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)"
+             f"|(0[13578]|1[02])-31)|{_LEAP_Y4}-02-29)")
+_ISO = (f"{_ISO_DATE}[Tt ]{_HOUR}:{_MIN}(:{_MIN}([.,][0-9]+)?)?"
+        f"([Zz]|[+-]{_HOUR}(:?{_MIN})?)?")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_Y2822 = f"({_Y4}|[0-9]{{2}})"
+_DAY_MONTH_YEAR = (
+    f"((0?[1-9]|1[0-9]|2[0-8]) +{_any_of(*_MONTHS)} +{_Y2822}"
+    f"|(29|30) +{_any_of(*(m for m in _MONTHS if m != 'Feb'))} +{_Y2822}"
+    f"|31 +{_any_of('Jan', 'Mar', 'May', 'Jul', 'Aug', 'Oct', 'Dec')} +{_Y2822}"
+    f"|29 +{_ci('Feb')} +({_LEAP_Y4}|{_LEAP_Y2}))"
+)
+# RFC 2822 zones: numeric, and the obsolete names (4.3) whose meaning is known; military
+# letters other than Z are refused, as 4.3 says they carry no information.
+_ZONE_OFFSETS = {"UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6,
+                 "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
+_RFC2822 = (f"({_any_of('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')} *, *)?"
+            f"{_DAY_MONTH_YEAR} +{_HOUR}:{_MIN}(:{_MIN})? +"
+            f"([+-]{_HOUR}{_MIN}|{_any_of(*_ZONE_OFFSETS)})")
+DATE_TIME_PATTERN = f"^({_ISO}|{_RFC2822})$"
+_DATE_TIME = re.compile(DATE_TIME_PATTERN)
+# Field extraction once _DATE_TIME has checked the whole string.
+_ISO_FIELDS = re.compile(r"(\d+)-(\d+)-(\d+)[Tt ](\d+):(\d+)(?::(\d+)(?:[.,](\d+))?)?(.*)")
+_RFC2822_FIELDS = re.compile(r"(?:\w+ *, *)?(\d+) +(\w+) +(\d+) +(\d+):(\d+)(?::(\d+))? +(\S+)")
+_OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)?")
+DATE_TIME_HELP = ("must be a real date and time, as RFC 3339 / ISO 8601 such as "
+                  "2021-06-24T05:19:00Z or "
+                  "2021-06-24 05:19:00 (no offset: UTC), or RFC 2822 such as "
+                  "Thu, 24 Jun 2021 05:19:00 GMT")
+
+
+def _offset(sign: str, hours: str, minutes: str | None) -> timezone:
+    delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+    return timezone(-delta if sign == "-" else delta)
+
+
+def parse_date_time(value: str) -> datetime:
+    """The UTC instant of a date-time in one of DATE_TIME_PATTERN's shapes; ValueError if it is
+    in none, or outside years 1-9999 in UTC.
+
+    RFC 2822 is read here rather than by email.utils.parsedate_to_datetime, which returns a
+    naive datetime for -0000 and for unknown zones, reads two-digit years 50-68 as 2050-2068
+    (RFC 2822 4.3: 1950-1968) and takes month-day order as well. The weekday is not checked
+    against the date (feeds get it wrong; the date is what counts)."""
+    if not _DATE_TIME.fullmatch(value):
+        raise ValueError(DATE_TIME_HELP)
+    zone: timezone = UTC
+    if iso := _ISO_FIELDS.fullmatch(value):
+        year, month, day, hour, minute, second, fraction, offset = iso.groups()
+        microsecond = int((fraction or "0")[:6].ljust(6, "0"))  # finer than 1 us: truncated
+        if offset and (numeric := _OFFSET.fullmatch(offset)):
+            zone = _offset(*numeric.groups())
+    else:
+        rfc = _RFC2822_FIELDS.fullmatch(value)
+        assert rfc is not None  # the pattern allows nothing else
+        day, month_name, year, hour, minute, second, name = rfc.groups()
+        month = str(1 + [m.lower() for m in _MONTHS].index(month_name.lower()))
+        microsecond = 0
+        if len(year) == 2:  # RFC 2822 4.3: 00-49 are 2000-2049, 50-99 are 1950-1999
+            year = str(int(year) + (2000 if int(year) < 50 else 1900))
+        if numeric := _OFFSET.fullmatch(name):
+            zone = _offset(*numeric.groups())  # -0000 too: UTC, local zone unknown
+        else:
+            zone = timezone(timedelta(hours=_ZONE_OFFSETS[name.upper()]))
+    try:
+        local = datetime(int(year), int(month), int(day), int(hour), int(minute),
+                         int(second or 0), microsecond, tzinfo=zone)
+    except ValueError:  # unreachable while the pattern holds only real dates; kept as a guard
+        raise ValueError("is not a date on the calendar") from None
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside years 1-9999 once converted to UTC") from None
 
 
 def _has_text(value: str | None) -> bool:
@@ -136,7 +230,13 @@ class ArticleIn(BaseModel):
                               json_schema_extra=_TEXT_SCHEMA)
     source: str | None = Field(None, max_length=500, description="Publisher; default: URL host",
                                json_schema_extra=_TEXT_SCHEMA)
-    published_at: datetime | None = Field(None, description="RFC 3339 date-time with offset")
+    published_at: Annotated[datetime, WithJsonSchema(
+        {"type": "string", "pattern": DATE_TIME_PATTERN})] | None = Field(
+        None, description="When the story was published: an RFC 3339 / ISO 8601 date-time "
+        "(2021-06-24T05:19:00+02:00, 2021-06-24 05:19:00.5, 2021-06-24T05:19Z; extended "
+        "format; without an offset it is UTC) or RFC 2822 as RSS pubDate sends it (Thu, 24 Jun "
+        "2021 05:19:00 GMT, numeric or RFC 2822 4.3 zones such as EST, two-digit years as 4.3 "
+        "reads them, the weekday not checked). Stored as the UTC instant.")
     language: str | None = Field(None, max_length=35, description="BCP 47 tag; detected if absent",
                                  json_schema_extra={"pattern": _BCP47.pattern})
     metadata: dict[str, Any] | None = Field(None, description="Stored and returned as given",
@@ -168,23 +268,14 @@ class ArticleIn(BaseModel):
 
     @field_validator("published_at", mode="before")
     @classmethod
-    def _rfc3339(cls, value: Any) -> Any:
+    def _date_time(cls, value: Any) -> Any:
         if value is None:
             return None
-        if not isinstance(value, str) or not _RFC3339.match(value):
-            raise ValueError("must be an RFC 3339 date-time such as 2016-02-11T09:30:00Z")
-        return value
-
-    @field_validator("published_at")
-    @classmethod
-    def _storable_instant(cls, value: datetime | None) -> datetime | None:
-        # Stored as UTC: an offset may carry a valid local time past year 9999 or before year 1.
-        if value is not None:
-            try:
-                value.astimezone(UTC)
-            except OverflowError:
-                raise ValueError("is outside years 1-9999 once converted to UTC") from None
-        return value
+        if isinstance(value, datetime):  # from Python callers; naive is UTC, as in JSON
+            return parse_date_time(value.isoformat())
+        if not isinstance(value, str):
+            raise ValueError(DATE_TIME_HELP)
+        return parse_date_time(value)
 
     @field_validator("metadata")
     @classmethod
@@ -253,10 +344,11 @@ class ProvenanceOut(BaseModel):
     ingest_id: str
     url: str
     source: str
-    published_at: datetime | None
+    published_at: datetime | None = Field(description="As this copy was sent, in UTC")
     received_at: datetime
     match: MatchKind
     similarity: float | None
+    metadata: dict[str, Any] | None = Field(description="This copy's metadata, as it was sent")
 
 
 class DocumentOut(BaseModel):
@@ -266,11 +358,15 @@ class DocumentOut(BaseModel):
     language: str | None
     url: str
     source: str
-    published_at: datetime | None
+    published_at: datetime | None = Field(
+        description="The earliest of its copies' publication dates (the founding article's own "
+                    "includes a date found in its HTML), in UTC")
     first_seen_at: datetime
     updated_at: datetime
     version: int
     provenance_count: int
+    metadata: dict[str, Any] | None = Field(
+        description="The metadata of the article whose text is canonical, as it was sent")
     provenance: list[ProvenanceOut] | None = Field(
         None, description="Every copy; on GET /documents/{id} only (paginated: /provenance)"
     )
