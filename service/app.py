@@ -26,6 +26,7 @@ from canonry.service.config import Settings
 from canonry.service.docs import add_static
 from canonry.service.engine import running_engine
 from canonry.service.http import body_deadline
+from canonry.service.observability import echo_request_id, observe
 from canonry.service.openapi import openapi
 from canonry.service.problems import problem_middleware
 from canonry.service.reads import Reads
@@ -52,13 +53,14 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
     scopes[("GET", "/openapi.json")] = ANY_KEY
     # Outermost first: every error becomes Problem Details; the key is checked before the
     # body is read, so a client without one cannot make the server read megabytes.
-    middlewares = [problem_middleware]
+    middlewares = [observe, problem_middleware]  # observe: ids and metrics for every answer
     if api_keys:
         middlewares.append(auth_middleware(Authenticator(api_keys, scopes)))
     middlewares.append(body_deadline(settings.read_timeout_seconds))
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.SCOPES] = scopes
+    app.on_response_prepare.append(echo_request_id)
     app[keys.STOPPING] = asyncio.Event()
     app.on_shutdown.append(_stop_streams)
     app.cleanup_ctx.append(_backends)

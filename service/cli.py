@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="articles handled at once (default: CANONRY_WORKER_CONCURRENCY)")
     worker.add_argument("--burst", action="store_true",
                         help="exit once the queue is drained instead of waiting for more work")
+    worker.add_argument("--host", help="address its /metrics binds to, with CANONRY_METRICS_PORT "
+                                       "(default: CANONRY_HOST)")
 
     dlq = commands.add_parser("dlq", help="inspect and replay dead-lettered articles")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
@@ -93,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         from canonry.service.worker_process import run_worker
 
-        settings = Settings.from_env(worker_concurrency=args.concurrency)
+        settings = Settings.from_env(worker_concurrency=args.concurrency, host=args.host)
         return asyncio.run(run_worker(settings, burst=args.burst))
     if args.command == "dlq":
         from canonry.service import operations

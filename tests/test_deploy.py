@@ -20,7 +20,7 @@ from canonry.service.auth import parse_api_keys
 from canonry.service.cli import build_parser
 from canonry.service.config import SETTINGS
 from canonry.service.engine import SHUTDOWN_GRACE
-from canonry.service.routes import ROUTES
+from canonry.service.routes import METRICS_PATH, ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -284,3 +284,48 @@ def test_k8s_migrate_job_runs_once() -> None:
     assert _pod_spec(job)["restartPolicy"] == "Never"
     (container,) = _pod_spec(job)["containers"]
     assert [*container.get("command", []), *container.get("args", [])] == ["canonry", "migrate"]
+
+
+# --- metrics scraping --------------------------------------------------------------------------
+
+def _deployment(name: str) -> dict[str, Any]:
+    (found,) = [d for d in _k8s_kind("Deployment") if d["metadata"]["name"] == name]
+    return found
+
+
+def _scrape_port(workload: dict[str, Any]) -> int:
+    annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+    assert annotations.get("prometheus.io/scrape") == "true", workload["metadata"]["name"]
+    assert annotations.get("prometheus.io/path", "/metrics") == "/metrics"
+    return int(annotations["prometheus.io/port"])
+
+
+def test_k8s_workers_serve_metrics_where_prometheus_scrapes() -> None:
+    (container,) = _pod_spec(_deployment("canonry-worker"))["containers"]
+    env = {item["name"]: item["value"] for item in container.get("env", [])}
+    port = int(env["CANONRY_METRICS_PORT"])
+    assert {"name": "metrics", "containerPort": port} in container["ports"]
+    assert _scrape_port(_deployment("canonry-worker")) == port
+    argv = [*container["command"], *container["args"]]
+    # The metrics server binds CANONRY_HOST: loopback by default, unreachable for Prometheus.
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"
+    build_parser().parse_args(argv[1:])
+
+
+def test_k8s_api_is_scraped_on_its_own_port() -> None:
+    (container,) = _pod_spec(_deployment("canonry-api"))["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    (config,) = _k8s_kind("ConfigMap")
+    assert _scrape_port(_deployment("canonry-api")) == ports["http"] == \
+        int(config["data"]["CANONRY_PORT"])
+    assert METRICS_PATH in GET_PATHS
+
+
+def test_compose_workers_serve_metrics() -> None:
+    worker = _compose()["services"]["worker"]
+    port = worker["environment"]["CANONRY_METRICS_PORT"]
+    assert [str(p) for p in worker["expose"]] == [port]
+    argv = _as_list(worker["command"])
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"
+    # The shared settings are still there: the worker's environment extends them.
+    assert worker["environment"]["CANONRY_DATABASE_URL"].startswith("postgresql+asyncpg://")

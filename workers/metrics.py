@@ -1,5 +1,9 @@
-"""Prometheus metrics of the engine, exposed by the API's GET /metrics (and by each worker
-process's registry in production)."""
+"""Prometheus metrics of the engine, exposed by the GET /metrics of the process that does the
+work: `canonry serve` (its embedded workers) or each `canonry worker` (on CANONRY_METRICS_PORT).
+
+The duplicate ratio is a PromQL ratio of PROCESSED by match kind:
+`sum(rate(canonry_ingests_processed_total{match!="new"}[5m]))
+ / sum(rate(canonry_ingests_processed_total[5m]))`."""
 
 from __future__ import annotations
 
@@ -17,4 +21,11 @@ BATCH_SECONDS = Histogram(
 BATCH_SIZE = Histogram(
     "canonry_batch_size", "Messages per batch received",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+# From POST /ingest's received_at to the commit of the article's decision, observed by the
+# worker that commits it (its clock against the accepting node's: NTP-close in practice).
+INGEST_TO_DONE = Histogram(
+    "canonry_ingest_to_done_seconds",
+    "Time from an article's acceptance to the commit of its decision",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
 )

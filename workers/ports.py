@@ -33,6 +33,26 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueStats:
+    """What a queue holds right now, for the metrics (read at scrape time).
+
+    depth:   messages not finished: waiting to be delivered, or delivered and not answered
+             (those waiting for a retry are `delayed` instead).
+    pending: delivered to a consumer and not answered yet.
+    delayed: waiting for a retry.
+    oldest_age_seconds: how long the oldest message of `depth` has been there; None if none.
+    dead_letters: dead letters the queue keeps; None where it keeps none (the embedded queue:
+             its dead letters are the failed ingest rows).
+    """
+
+    depth: int
+    pending: int
+    delayed: int
+    oldest_age_seconds: float | None
+    dead_letters: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A message given up on. `failed_at` is seconds since the epoch; `id` is the queue's own
     name for the entry ("" where the queue keeps none)."""
@@ -197,6 +217,9 @@ class WorkQueue(Protocol):
 
     async def ping(self) -> None:
         """Raise when the backend does not answer."""
+
+    async def stats(self) -> QueueStats:
+        """Sizes and the oldest message's age, read-only and cheap (each /metrics scrape)."""
 
     async def close(self) -> None: ...
 

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from canonry.workers import metrics
 from canonry.workers.analysis import EMPTY_AFTER_CLEANING, Analysis, AnalysisBatch, AnalysisError
@@ -432,6 +433,17 @@ class Worker:
             for it in items:  # alone, each article commits or fails on its own
                 await self._record([it])
             return
+        # Counted at the commit, before the ack: whoever sees the queue drained sees them.
+        committed_at = time.time()
+        for it, outcome in zip(items, outcomes, strict=True):
+            if outcome in ("recorded", "upgraded") and it.verdict is not None:
+                metrics.PROCESSED.labels(match=it.verdict.kind).inc()
+                metrics.INGEST_TO_DONE.observe(
+                    max(0.0, committed_at - it.ingest.received_at.timestamp()))
+                with bound_contextvars(ingest_id=it.ingest.id):
+                    log.debug("ingest_done", match=it.verdict.kind,
+                              document_id=it.decision().document_id,
+                              similarity=it.verdict.similarity)
         done = [it for it, outcome in zip(items, outcomes, strict=True) if outcome != "waiting"]
         waiting = [it for it, outcome in zip(items, outcomes, strict=True) if outcome == "waiting"]
         upgraded = [it for it, outcome in zip(items, outcomes, strict=True)
@@ -445,12 +457,6 @@ class Worker:
         await self.queue.ack([it.delivery for it in done])
         if any(outcome in ("recorded", "upgraded") for outcome in outcomes):
             await self.announce()
-        for it, outcome in zip(items, outcomes, strict=True):
-            if outcome in ("recorded", "upgraded") and it.verdict is not None:
-                metrics.PROCESSED.labels(match=it.verdict.kind).inc()
-                log.debug("ingest_done", ingest_id=it.ingest.id, match=it.verdict.kind,
-                          document_id=it.decision().document_id,
-                          similarity=it.verdict.similarity)
         await self._retry([(it.delivery, it.ingest, CANONICAL_NOT_COMMITTED,
                             "the matched canonical is not committed yet") for it in waiting])
 
@@ -472,8 +478,8 @@ class Worker:
             return
         for _, ingest, code, message in retries:
             emit = log.info if code == CANONICAL_NOT_COMMITTED else log.warning
-            emit("ingest_retry", ingest_id=ingest.id, attempt=ingest.attempts, code=code,
-                 error=message)
+            with bound_contextvars(ingest_id=ingest.id):
+                emit("ingest_retry", attempt=ingest.attempts, code=code, error=message)
         try:
             await self.store.record_failures([Failure(i.id, code, message, final=False)
                                               for _, i, code, message in retries])
@@ -491,8 +497,8 @@ class Worker:
             # An article refused for what it is (nothing left, too long) is the sender's
             # outcome, not the service's error: it must not page anyone.
             emit = log.info if code in REFUSED_CONTENT else log.error
-            emit("ingest_failed", ingest_id=ingest.id, attempts=ingest.attempts, code=code,
-                 error=message)
+            with bound_contextvars(ingest_id=ingest.id):
+                emit("ingest_failed", attempts=ingest.attempts, code=code, error=message)
         try:
             await self.store.record_failures([Failure(i.id, code, message, final=True)
                                               for _, i, code, message in failures])

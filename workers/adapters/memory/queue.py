@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import deque
 from collections.abc import Sequence
 
-from canonry.workers.ports import DeadLetter, Delivery
+from canonry.workers.ports import DeadLetter, Delivery, QueueStats
 
 
 class InProcessQueue:
@@ -23,6 +25,11 @@ class InProcessQueue:
         self._unfinished = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # For stats() only: when each waiting message entered the FIFO (in its order: every
+        # put and get goes through this class), and when each delivered one did. Deliveries
+        # are equal by ingest id here (no token), so a delivery maps to a list of times.
+        self._waiting_since: deque[float] = deque()
+        self._delivered_since: dict[Delivery, list[float]] = {}
 
     async def enqueue(self, ingest_ids: Sequence[str]) -> None:
         for ingest_id in ingest_ids:
@@ -40,13 +47,17 @@ class InProcessQueue:
         with contextlib.suppress(asyncio.QueueEmpty):
             while len(batch) < max_count:
                 batch.append(self._queue.get_nowait())
+        for delivery in batch:
+            self._delivered_since.setdefault(delivery, []).append(self._waiting_since.popleft())
         return batch
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        self._answered(deliveries)
         self._finish(len(deliveries))
 
     async def release(self, deliveries: Sequence[tuple[Delivery, float]]) -> None:
         loop = asyncio.get_running_loop()
+        self._answered([delivery for delivery, _ in deliveries])
         for delivery, delay in deliveries:
             self._retry_number += 1
             self._retries[self._retry_number] = loop.call_later(
@@ -54,9 +65,12 @@ class InProcessQueue:
 
     def _requeue(self, number: int, delivery: Delivery) -> None:
         del self._retries[number]
-        self._queue.put_nowait(delivery)  # still counted as unfinished meanwhile
+        # Still counted as unfinished meanwhile; its age restarts, as a Redis retry's does.
+        self._waiting_since.append(time.monotonic())
+        self._queue.put_nowait(delivery)
 
     async def dead_letter(self, deliveries: Sequence[tuple[Delivery, str]]) -> None:
+        self._answered([delivery for delivery, _ in deliveries])
         self._finish(len(deliveries))
 
     async def dead_letters(self, limit: int) -> list[DeadLetter]:
@@ -77,6 +91,16 @@ class InProcessQueue:
     async def ping(self) -> None:
         return None
 
+    async def stats(self) -> QueueStats:
+        pending = sum(len(times) for times in self._delivered_since.values())
+        entered = [min(t) for t in self._delivered_since.values()]
+        if self._waiting_since:
+            entered.append(self._waiting_since[0])  # the FIFO's head is its oldest
+        return QueueStats(
+            depth=self._queue.qsize() + pending, pending=pending, delayed=len(self._retries),
+            oldest_age_seconds=max(0.0, time.monotonic() - min(entered)) if entered else None,
+            dead_letters=None)  # the failed ingest rows are the embedded dead letters
+
     async def close(self) -> None:
         for handle in self._retries.values():
             handle.cancel()
@@ -85,7 +109,16 @@ class InProcessQueue:
     def _put(self, delivery: Delivery) -> None:
         self._unfinished += 1
         self._idle.clear()
+        self._waiting_since.append(time.monotonic())
         self._queue.put_nowait(delivery)
+
+    def _answered(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            times = self._delivered_since.get(delivery)
+            if times:
+                times.pop(0)  # the oldest: equal deliveries are interchangeable here
+                if not times:
+                    del self._delivered_since[delivery]
 
     def _finish(self, count: int) -> None:
         self._unfinished -= count

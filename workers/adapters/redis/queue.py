@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from canonry.workers.adapters.redis.keys import GROUP, RedisKeys
-from canonry.workers.ports import DeadLetter, Delivery
+from canonry.workers.ports import DeadLetter, Delivery, QueueStats
 
 _ENQUEUE_CHUNK = 1000  # XADDs per pipeline round trip
 _PROMOTE_BATCH = 100  # due retries moved per script run (bounds the time Redis is blocked)
@@ -264,6 +264,34 @@ class RedisStreamQueue:
 
     async def dead_letter_count(self) -> int:
         return int(await self.client.xlen(self.keys.dead))
+
+    async def stats(self) -> QueueStats:
+        """One round trip: XLEN (the stream holds only unfinished entries: acked ones are
+        deleted), the XPENDING summary, the first entry (its id is its XADD time, in the Redis
+        server's clock, as TIME is), ZCARD of the retries, XLEN of the dead letters."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.keys.stream)
+            pipe.xpending(self.keys.stream, self.group)
+            pipe.xrange(self.keys.stream, count=1)
+            pipe.zcard(self.keys.delayed)
+            pipe.xlen(self.keys.dead)
+            pipe.time()
+            depth, pending, first, delayed, dead, now = await pipe.execute(raise_on_error=False)
+        if isinstance(pending, ResponseError):
+            if not _is_nogroup(pending):
+                raise pending
+            pending = {"pending": 0}  # no group yet: nothing was ever delivered
+        for reply in (depth, first, delayed, dead, now):
+            if isinstance(reply, Exception):
+                raise reply
+        oldest = None
+        if first:
+            added_ms = int(_text(first[0][0]).partition("-")[0])
+            now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+            oldest = max(0.0, (now_ms - added_ms) / 1000)
+        return QueueStats(depth=int(depth), pending=int(pending["pending"]),
+                          delayed=int(delayed), oldest_age_seconds=oldest,
+                          dead_letters=int(dead))
 
     async def drained(self) -> bool:
         """No work left anywhere: nothing queued, pending or waiting for a retry (dead letters
