@@ -27,7 +27,8 @@ _BINARY_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20)])
 # A URL never holds these raw (RFC 3986: spaces and controls are percent-encoded), and
 # PostgreSQL text cannot hold NUL: refused in URLs on every backend alike.
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
-_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+BCP47_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+_BCP47 = re.compile(BCP47_PATTERN)
 
 # The patterns below are written into /openapi.json *and* checked here with the same regex, so
 # a client generating requests from the spec (schemathesis does) finds no gap either way.
@@ -287,7 +288,7 @@ class ArticleIn(BaseModel):
     @field_validator("language")
     @classmethod
     def _bcp47(cls, value: str | None) -> str | None:
-        if value is not None and not _BCP47.match(value):
+        if value is not None and not _BCP47.fullmatch(value):
             raise ValueError("must be a BCP 47 language tag such as en or pt-BR")
         return value
 
@@ -367,6 +368,10 @@ class DocumentOut(BaseModel):
     provenance_count: int
     metadata: dict[str, Any] | None = Field(
         description="The metadata of the article whose text is canonical, as it was sent")
+    aliases: list[str] = Field(
+        description="Addresses its pages declared for themselves (`<link rel=canonical>`, "
+                    "`og:url`, `<link rel=amphtml>`), oldest first, at most 50; GET /lookup "
+                    "finds the document by these and by every copy's URL")
     provenance: list[ProvenanceOut] | None = Field(
         None, description="Every copy; on GET /documents/{id} only (paginated: /provenance)"
     )
@@ -401,9 +406,16 @@ class EventPage(BaseModel):
 
 
 class LookupOut(BaseModel):
-    url: str
+    url: str = Field(description="The URL as asked")
+    normalized_url: str = Field(
+        description="Its normal form, in which it was compared: scheme and host case, `www.`, "
+                    "default port, trailing slash, fragment and tracking parameters do not count")
     document_id: str
-    ingest_ids: list[str]
+    matched_by: Literal["url", "canonical", "og:url", "amphtml"] = Field(
+        description="`url`: a copy was sent with this URL; otherwise a page declared it as its "
+                    "own address (`<link rel=canonical>`, `og:url`, `<link rel=amphtml>`)")
+    ingest_ids: list[str] = Field(description="The ingests it was matched through (the newest "
+                                              "1,000 at most)")
 
 
 class SimilarIn(BaseModel):

@@ -7,6 +7,8 @@
   each decision transaction gives the documents it changes the next numbers after the highest
   committed one (decision transactions are serialised, so numbers commit in order).
 - `provenance`: every copy of a story (one row per ingest).
+- `url_aliases`: every address a document is found by — each copy's own URL and the links its
+  HTML declares for itself — keyed by the digest of the URL's normal form.
 - `signatures`: the MinHash of each canonical text; the LSH index is derived from these.
 - `outbox`: one event per change (document created, updated, a duplicate added), written in the
   transaction of the change, keyed by its `change_seq`; GET /events and the Redis event stream
@@ -107,8 +109,21 @@ provenance = Table(
     Column("similarity", Float),
 )
 Index("ix_provenance_document", provenance.c.document_id, provenance.c.id)
-# Every article asks whether its URL is known: a flat cost per article, however large the archive.
-Index("ix_provenance_url", provenance.c.url, provenance.c.id)
+
+url_aliases = Table(
+    "url_aliases",
+    metadata,
+    Column("id", _SeqId, primary_key=True, autoincrement=True),
+    Column("url_key", String(32), nullable=False),  # canonry.workers.urls.url_key
+    Column("url", Text, nullable=False),  # as sent (kind "url") or as the page declared it
+    Column("kind", String(16), nullable=False),  # "url", "canonical", "og:url", "amphtml"
+    Column("document_id", String(40), nullable=False),
+    Column("ingest_id", String(40), nullable=False),
+)
+# Every article asks whether its URL is known, every lookup by which alias: a flat cost per URL
+# however large the archive (fixed-size keys: URLs may be kilobytes long).
+Index("ix_url_aliases_key", url_aliases.c.url_key, url_aliases.c.id)
+Index("ix_url_aliases_document", url_aliases.c.document_id, url_aliases.c.id)
 
 signatures = Table(
     "signatures",

@@ -11,10 +11,19 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from canonry.schemas.api import SimilarHit, SimilarIn, SimilarOut
+from canonry.schemas.api import (
+    BCP47_PATTERN,
+    DATE_TIME_HELP,
+    DATE_TIME_PATTERN,
+    SimilarHit,
+    SimilarIn,
+    SimilarOut,
+    parse_date_time,
+)
 from canonry.service.ingest import field_errors
 from canonry.service.keys import INDEX, READS, SETTINGS
 from canonry.service.problems import ProblemError
+from canonry.service.reads import FeedFilter
 from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import extract
 from canonry.workers.dedup.fingerprint import fingerprint
@@ -43,7 +52,17 @@ def _integer(description: str, low: int, high: int, default: int) -> QueryParam:
 CURSOR = _integer("cursor: the `next` of the previous page", 0, MAX_CURSOR, 0)
 PAGE_SIZE = _integer("items per page", 1, MAX_PAGE, DEFAULT_PAGE)
 PROVENANCE_LIMIT = _integer("provenance entries embedded", 0, MAX_PAGE, DEFAULT_PAGE)
-LOOKUP_URL = QueryParam("the article URL", {"type": "string", "minLength": 1}, required=True)
+LOOKUP_URL = QueryParam("the article URL, in any spelling (see LookupOut.normalized_url), or an "
+                        "address a page declared as its own", {"type": "string", "minLength": 1},
+                        required=True)
+FEED_SOURCE = QueryParam("only documents whose founding copy came from this source (the "
+                         "declared `source`, else the URL's host without `www.`)",
+                         {"type": "string", "minLength": 1, "maxLength": 500})
+FEED_LANGUAGE = QueryParam("only documents in this language (BCP 47; `en` includes `en-GB`)",
+                           {"type": "string", "pattern": BCP47_PATTERN})
+FEED_SINCE = QueryParam("only documents first seen at or after this instant (" +
+                        DATE_TIME_HELP.removeprefix("must be ") + ")",
+                        {"type": "string", "pattern": DATE_TIME_PATTERN})
 
 
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -94,7 +113,30 @@ async def list_documents(request: web.Request) -> web.Response:
     after = int_param(request, "after", 0, 0, MAX_CURSOR)
     limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     return _json(await request.app[READS].feed(after, limit,
-                                               request.app[SETTINGS].max_response_bytes))
+                                               request.app[SETTINGS].max_response_bytes,
+                                               feed_filter(request)))
+
+
+def feed_filter(request: web.Request) -> FeedFilter | None:
+    """The feed's filters, checked as /openapi.json describes them; None when there are none."""
+    source, language, since = (request.query.get(n) for n in ("source", "language", "since"))
+    if source is not None and not 0 < len(source) <= 500:
+        raise _invalid("source", "must be 1 to 500 characters")
+    if language is not None and not re.fullmatch(BCP47_PATTERN, language):
+        raise _invalid("language", "must be a BCP 47 language tag such as en or pt-BR")
+    instant = None
+    if since is not None:
+        try:
+            instant = parse_date_time(since)
+        except ValueError as exc:
+            raise _invalid("since", str(exc)) from None
+    if source is None and language is None and instant is None:
+        return None
+    return FeedFilter(source=source, language=language, since=instant)
+
+
+def _invalid(name: str, why: str) -> ProblemError:
+    return ProblemError(422, f"query parameter `{name}` {why}", slug="validation-error")
 
 
 async def lookup(request: web.Request) -> web.Response:

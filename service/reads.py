@@ -3,11 +3,13 @@ feed and URL lookup. Read-only queries; every write goes through the worker's st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canonry.schemas.api import (
     DocumentOut,
@@ -19,9 +21,10 @@ from canonry.schemas.api import (
     ProvenancePage,
     url_is_storable,
 )
-from canonry.schemas.tables import documents, ingests, provenance
+from canonry.schemas.tables import documents, ingests, provenance, url_aliases
 from canonry.workers.adapters.sql.store import as_utc
 from canonry.workers.identity import is_document_id, is_ingest_id
+from canonry.workers.urls import normalize_url, url_key
 
 _DOCUMENT_COLUMNS = [c for c in documents.c if c.name not in {"canonical_ingest_id"}]
 # A document's date is its earliest copy's, computed on read: a MIN over its provenance rows
@@ -46,6 +49,10 @@ _PROVENANCE_READ = select(provenance, ingests.c.metadata).select_from(
 # Feed rows fetched per query while a page fills: memory stays near one page's byte budget
 # (a row's text may be CANONRY_MAX_TEXT_CHARS long) instead of `limit` whole texts.
 FEED_FETCH = 200
+# Rows a lookup reads at most: a URL that thousands of pages declare as theirs (a syndicator's
+# "canonical" to the original) is still one document, found among the newest.
+LOOKUP_ROWS = 1000
+ALIASES_SHOWN = 50
 # The longest cursor a page can carry: ids and change sequences are 64-bit integers.
 _LONGEST_CURSOR = str(2**63)
 
@@ -82,12 +89,52 @@ def _utc(row: Any, *names: str) -> dict[str, Any]:
     return data
 
 
-def _document(row: Any) -> DocumentOut:
+def _document(row: Any, aliases: dict[str, list[str]]) -> DocumentOut:
     data = _utc(row, "published_at", "first_seen_at", "updated_at", "earliest_copy_at")
     # The founding article's own date may come from its HTML, which no provenance row holds.
     dates = [d for d in (data["published_at"], data.pop("earliest_copy_at")) if d is not None]
     data["published_at"] = min(dates, default=None)
-    return DocumentOut(**data)
+    return DocumentOut(**data, aliases=aliases.get(data["id"], []))
+
+
+async def _aliases(conn: AsyncConnection, document_ids: list[str]) -> dict[str, list[str]]:
+    """The addresses the documents' pages declared for themselves, oldest first, one per normal
+    form and at most ALIASES_SHOWN each (GET /lookup finds them all)."""
+    if not document_ids:
+        return {}
+    rows = await conn.execute(
+        select(url_aliases.c.document_id, url_aliases.c.url_key, url_aliases.c.url)
+        .where(url_aliases.c.document_id.in_(document_ids), url_aliases.c.kind != "url")
+        .order_by(url_aliases.c.id)
+    )
+    found: dict[str, dict[str, str]] = {}
+    for document_id, key, url in rows:
+        shown = found.setdefault(document_id, {})
+        if len(shown) < ALIASES_SHOWN:
+            shown.setdefault(key, url)
+    return {document_id: list(shown.values()) for document_id, shown in found.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFilter:
+    """Which documents a feed page shows: by the founding copy's source, by language (a
+    primary tag takes its regional forms: `en` is also `en-GB`), first seen at or after."""
+
+    source: str | None = None
+    language: str | None = None
+    since: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.source is not None:
+            out.append(documents.c.source == self.source)
+        if self.language is not None:
+            language = func.lower(documents.c.language)
+            tag = self.language.lower()
+            out.append(or_(language == tag, language.like(tag + "-%")))
+        if self.since is not None:
+            out.append(documents.c.first_seen_at >= self.since)
+        return out
 
 
 def _provenance(row: Any) -> ProvenanceOut:
@@ -124,10 +171,11 @@ class Reads:
             row = (await conn.execute(
                 _DOCUMENT_READ.where(documents.c.id == document_id)
             )).mappings().first()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            aliases = await _aliases(conn, [document_id])
         page = await self.provenance(document_id, after=0, limit=provenance_limit)
-        return _document(row).model_copy(update={"provenance": page.provenance})
+        return _document(row, aliases).model_copy(update={"provenance": page.provenance})
 
     async def provenance(self, document_id: str, after: int, limit: int,
                          max_bytes: int | None = None) -> ProvenancePage:
@@ -154,47 +202,63 @@ class Reads:
             cursor = row["id"]
         return ProvenancePage(provenance=items, next=str(cursor) if len(rows) > limit else None)
 
-    async def feed(self, after: int, limit: int, max_bytes: int | None = None) -> DocumentPage:
+    async def feed(self, after: int, limit: int, max_bytes: int | None = None,
+                   where: FeedFilter | None = None) -> DocumentPage:
         """Documents changed after the cursor, oldest change first; resume from `next`. At most
-        `limit`, and fewer when the next one would take the JSON body past `max_bytes`."""
+        `limit`, and fewer when the next one would take the JSON body past `max_bytes`.
+
+        With a filter, `next` still moves past the documents it left out: the feed's head is
+        read first (every change up to it has committed: changes commit in sequence order), the
+        page is read up to it, and a page that is not full ends at the head. So a reader of a
+        rare source does not rescan the same non-matching changes at every poll."""
         budget = _Budget(DocumentPage(documents=[], next=_LONGEST_CURSOR), max_bytes)
         items: list[DocumentOut] = []
         cursor = after
+        conditions = where.conditions() if where is not None else []
         async with self.engine.connect() as conn:
+            head = int(await conn.scalar(select(func.max(documents.c.change_seq))) or 0)
             while len(items) < limit:
                 want = min(FEED_FETCH, limit - len(items))
                 rows = (await conn.execute(
                     _DOCUMENT_READ
-                    .where(documents.c.change_seq > cursor)
+                    .where(documents.c.change_seq > cursor, documents.c.change_seq <= head,
+                           *conditions)
                     .order_by(documents.c.change_seq)
                     .limit(want)
                 )).mappings().all()
+                aliases = await _aliases(conn, [row["id"] for row in rows])
                 for row in rows:
-                    item = _document(row)
+                    item = _document(row, aliases)
                     if not budget.take(item):
                         return DocumentPage(documents=items, next=str(cursor))
                     items.append(item)
                     cursor = row["change_seq"]
                 if len(rows) < want:
+                    cursor = max(cursor, head)  # nothing else up to the head matches
                     break
         return DocumentPage(documents=items, next=str(cursor))
 
     async def lookup(self, url: str) -> LookupOut | None:
+        """The document a URL belongs to, by any spelling of it (its normal form) and by the
+        addresses pages declared for themselves. A copy's own URL outranks a declared link; among
+        equals the newest tells where the URL belongs now."""
         if not url_is_storable(url):
             return None  # no article was accepted with it
         query = (
-            select(provenance.c.document_id, provenance.c.ingest_id)
-            .where(provenance.c.url == url)
-            .order_by(provenance.c.id.desc())
+            select(url_aliases.c.document_id, url_aliases.c.ingest_id, url_aliases.c.kind)
+            .where(url_aliases.c.url_key == url_key(url))
+            .order_by(url_aliases.c.id.desc())
+            .limit(LOOKUP_ROWS)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         if not rows:
             return None
-        # The newest copy at this URL tells where the URL belongs now.
-        document_id = rows[0].document_id
-        return LookupOut(url=url, document_id=document_id,
-                         ingest_ids=[r.ingest_id for r in rows if r.document_id == document_id])
+        best = min(rows, key=lambda r: r.kind != "url")  # min() keeps the newest among equals
+        matches = [r for r in rows if r.document_id == best.document_id and r.kind == best.kind]
+        return LookupOut(url=url, normalized_url=normalize_url(url),
+                         document_id=best.document_id, matched_by=best.kind,
+                         ingest_ids=[r.ingest_id for r in matches])
 
     async def titles(self, document_ids: list[str]) -> dict[str, str | None]:
         if not document_ids:

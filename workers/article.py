@@ -26,12 +26,15 @@ class Extracted:
 
     `text` is the clean body: paragraphs separated by one blank line ("\\n\\n"), no chrome, no
     repeated blocks, no captions or credits. It is empty when nothing article-like was found.
+    `links` are the addresses an HTML page declares for itself, as (kind, absolute URL):
+    kind "canonical", "og:url" or "amphtml".
     """
 
     text: str
     title: str | None = None
     language: str | None = None
     published_at: datetime | None = None
+    links: tuple[tuple[str, str], ...] = ()
 
 
 def source_of(article: RawArticle) -> str:

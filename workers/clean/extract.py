@@ -7,6 +7,7 @@ learned boilerplate model counts for this page), from one parse. `extract` is th
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import partial
 
 from canonry.workers.article import Extracted, RawArticle, source_of
@@ -32,6 +33,8 @@ def parse(article: RawArticle) -> ParsedPage:
         page = parse_html(article.html, article.url or None)
         if page.blocks or not article.text:
             return page
+        # The text is the body, but the markup still names the page's own address.
+        return replace(parse_text(article.text), links=page.links)
     return parse_text(article.text or "")
 
 
@@ -89,4 +92,5 @@ def _extract_page(
         body_sample = _language_sample(cleaned.paragraphs)
         if body_sample != page_sample:
             language = detect_language(body_sample) or page_language
-    return Extracted(text=text, title=title, language=language, published_at=page.published_at)
+    return Extracted(text=text, title=title, language=language, published_at=page.published_at,
+                     links=page.links)

@@ -10,6 +10,7 @@ import re
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from htmldate import find_date
@@ -34,6 +35,8 @@ TRAFILATURA_OPTIONS: dict[str, bool] = {
 _DATE_PARAMS = {"extensive_search": False, "original_date": True}
 
 _WORD = re.compile(r"\w+")
+# Whitespace, controls and the characters no URL carries: such a "link" is markup gone wrong.
+_UNSAFE_LINK = re.compile(r"[\x00-\x20\x7f<>\"\\`{}|^]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class ParsedPage:
     title: str | None = None
     published_at: datetime | None = None
     from_html: bool = False
+    links: tuple[tuple[str, str], ...] = ()
 
 
 def parse_text(text: str) -> ParsedPage:
@@ -99,20 +103,69 @@ def parse_html(
 ) -> ParsedPage:
     """Main content of an HTML page via trafilatura, one block per extracted line."""
     opts = TRAFILATURA_OPTIONS if options is None else options
+    links: tuple[tuple[str, str], ...] = ()
     try:
         tree = load_html(html)
         if tree is None:
             return ParsedPage([], from_html=True)
         title, date = _title_and_date(tree, url)
+        links = declared_links(tree, url)
         doc = trafilatura.bare_extraction(tree, url=url, with_metadata=False, **opts)
     except (ValueError, TypeError):  # malformed markup trafilatura cannot tree-ify
         doc = None
     if doc is None:
-        return ParsedPage([], from_html=True)
+        return ParsedPage([], from_html=True, links=links)
     page = parse_text(doc.text or "")
     # trafilatura separates paragraphs by single newlines: every line is its own group.
     blocks = [Block(b.text, i) for i, b in enumerate(page.blocks)]
     title = normalize_line(title) if title else None
     if blocks and title and _words(blocks[0].text) == _words(title):
         blocks = blocks[1:]  # the headline printed above the body is the title, not the body
-    return ParsedPage(blocks, title=title, published_at=_parse_date(date), from_html=True)
+    return ParsedPage(blocks, title=title, published_at=_parse_date(date), from_html=True,
+                      links=links)
+
+
+# Where a page names its own address: <link rel="canonical">, <meta property="og:url">, and the
+# AMP version a canonical page points to. Each becomes an alias of the page's document.
+_LINK_RELS = ("canonical", "amphtml")
+MAX_LINK_CHARS = 2048
+
+
+def declared_links(tree: HtmlElement, page_url: str | None) -> tuple[tuple[str, str], ...]:
+    """(kind, absolute URL) of the addresses the page declares for itself, the first of each
+    kind. A link to the site's root from a page below it is dropped: it is the common template
+    mistake (every article "canonical" to the home page), and no article lives there."""
+    candidates: list[tuple[str, str]] = []
+    for element in tree.iter("link", "meta"):
+        if element.tag == "link":
+            rels = (element.get("rel") or "").lower().split()
+            kinds = [rel for rel in _LINK_RELS if rel in rels]
+            value = element.get("href")
+        else:
+            name = (element.get("property") or element.get("name") or "").strip().lower()
+            kinds = ["og:url"] if name == "og:url" else []
+            value = element.get("content")
+        candidates.extend((kind, value) for kind in kinds if value)
+    found: dict[str, str] = {}
+    for kind, value in candidates:
+        if kind not in found and (link := _absolute_link(value, page_url)) is not None:
+            found[kind] = link
+    return tuple(found.items())
+
+
+def _absolute_link(value: str, page_url: str | None) -> str | None:
+    value = value.strip()
+    if not value or len(value) > MAX_LINK_CHARS or _UNSAFE_LINK.search(value):
+        return None
+    try:
+        link = urljoin(page_url or "", value)
+        parts = urlsplit(link)
+        page = urlsplit(page_url or "")
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.path in ("", "/") and not parts.query and page.path not in ("", "/"):
+        return None
+    return link
+

@@ -17,7 +17,14 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from canonry.schemas.tables import documents, ingests, outbox, provenance, signatures
+from canonry.schemas.tables import (
+    documents,
+    ingests,
+    outbox,
+    provenance,
+    signatures,
+    url_aliases,
+)
 from canonry.workers.adapters.sql import chrome_store
 from canonry.workers.adapters.sql.database import (
     insert_ignoring_conflicts,
@@ -38,6 +45,7 @@ from canonry.workers.ports import (
     Outcome,
     UrlDocument,
 )
+from canonry.workers.urls import url_key
 
 OPEN_STATES = ("queued", "processing")
 
@@ -145,25 +153,32 @@ class SqlStore:
             return {text_hash: document_id for text_hash, document_id in rows}
 
     async def url_documents(self, urls: Collection[str]) -> dict[str, UrlDocument]:
-        """Through `ix_provenance_url`: a flat cost per URL however large the archive."""
+        """The document each URL (in its normal form: `canonry.workers.urls`) last contributed
+        a copy to, through `ix_url_aliases_key`: a flat cost per URL however large the archive.
+        Only the copies' own URLs count here; the links pages declare serve lookups alone."""
         if not urls:
             return {}
+        keys: dict[str, list[str]] = {}
+        for url in urls:
+            keys.setdefault(url_key(url), []).append(url)
         query = (
-            select(provenance.c.url.label("asked_url"), signatures,
-                   documents.c.url.label("canonical_url"))
-            .select_from(provenance.join(documents, documents.c.id == provenance.c.document_id)
+            select(url_aliases.c.url_key, signatures, documents.c.url.label("canonical_url"))
+            .select_from(url_aliases
+                         .join(documents, documents.c.id == url_aliases.c.document_id)
                          .join(signatures, signatures.c.document_id == documents.c.id))
-            .where(provenance.c.url.in_(list(urls)))
-            .order_by(provenance.c.id)
+            .where(url_aliases.c.url_key.in_(list(keys)), url_aliases.c.kind == "url")
+            .order_by(url_aliases.c.id)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         found: dict[str, UrlDocument] = {}
-        for row in rows:  # by provenance id: the URL's latest contribution wins
+        for row in rows:  # by alias id: the URL's latest contribution wins
             entry = IndexEntry(document_id=row.document_id, text_hash=row.text_hash,
                                hashvalues=decode_hashvalues(row.hashvalues), size=row.size,
                                seen_at=row.seen_at)
-            found[row.asked_url] = UrlDocument(entry, row.canonical_url == row.asked_url)
+            is_canonical = url_key(row.canonical_url) == row.url_key
+            for url in keys[row.url_key]:
+                found[url] = UrlDocument(entry, is_canonical)
         return found
 
     async def existing_documents(self, document_ids: Collection[str]) -> set[str]:
@@ -401,6 +416,7 @@ class _BatchWrite:
         self.changed: dict[str, dict[str, Any]] = {}  # existing documents: their changes
         self.replaced_signatures: dict[str, dict[str, Any]] = {}
         self.provenance: list[dict[str, Any]] = []
+        self.aliases: list[dict[str, Any]] = []
         self.finished: list[dict[str, Any]] = []
         self.pages: list[tuple[str, Sequence[str]]] = []
         self.events: list[dict[str, Any]] = []  # the outbox rows, one per change
@@ -448,6 +464,7 @@ class _BatchWrite:
                 if decision.verdict.kind != "new" else "document.created",
             })
             self.provenance.append(_provenance_row(decision))
+            self.aliases.extend(_alias_rows(decision))
             self.finished.append({
                 "b_id": ingest.id, "b_document": doc_id, "b_match": decision.verdict.kind,
                 "b_similarity": decision.verdict.similarity, "b_now": self.now,
@@ -535,6 +552,7 @@ class _BatchWrite:
             ])
         if self.provenance:
             await conn.execute(provenance.insert(), self.provenance)
+            await conn.execute(url_aliases.insert(), self.aliases)
             await conn.execute(_FINISH, self.finished)
         if self.events:
             await conn.execute(outbox.insert(), self.events)
@@ -549,3 +567,13 @@ def _provenance_row(decision: Decision) -> dict[str, Any]:
         "received_at": ingest.received_at, "match": verdict.kind,
         "similarity": verdict.similarity,
     }
+
+
+def _alias_rows(decision: Decision) -> list[dict[str, Any]]:
+    """The copy's own URL and each address its page declares (once per normal form)."""
+    ingest = decision.ingest
+    rows: dict[str, dict[str, Any]] = {}
+    for kind, url in (("url", ingest.url), *decision.extracted.links):
+        rows.setdefault(url_key(url), {"url": url, "kind": kind, "document_id":
+                                       decision.document_id, "ingest_id": ingest.id})
+    return [{"url_key": key, **row} for key, row in rows.items()]
