@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import Article, Corpus, synthetic_filler
+from bench.reads import read_figures
 from bench.service import (
     Run,
     Server,
@@ -38,8 +39,10 @@ class Running:
 
     server: Server
     backend: str
+    store_url: str
     database_url: str | None = None
     worker_pids: tuple[int, ...] = ()
+    redis: tuple[str, str] | None = None  # (url, prefix) in production
 
     async def ingest(self, articles: Iterable[Article], verify: bool = True) -> Run:
         return await timed_ingest(self.server, articles, database_url=self.database_url,
@@ -53,9 +56,10 @@ Backend = Callable[[], AbstractAsyncContextManager[Running]]
 async def embedded_service() -> AsyncIterator[Running]:
     """`canonry serve` on its defaults: SQLite file, in-process queue and index, workers."""
     with tempfile.TemporaryDirectory(prefix="canonry-bench-") as directory:
-        env = service_env(f"sqlite+aiosqlite:///{directory}/bench.db")
+        store_url = f"sqlite+aiosqlite:///{directory}/bench.db"
+        env = service_env(store_url)
         async with serving(Path(directory), env) as server:
-            yield Running(server, "embedded (SQLite, in-process queue and index)")
+            yield Running(server, "embedded (SQLite, in-process queue and index)", store_url)
 
 
 @asynccontextmanager
@@ -77,7 +81,8 @@ async def production_service(workers: int, admin_url: str, redis_url: str
                     serving(Path(directory), env, workers=False) as server:
                 await workers_ready(processes)
                 yield Running(server, f"PostgreSQL + Redis, {workers} worker process(es)",
-                              database_url, tuple(p.popen.pid for p in processes))
+                              database_url, database_url, tuple(p.popen.pid for p in processes),
+                              (redis_url, prefix))
     finally:
         await drop_database(admin_url, name)
         await delete_prefix(redis_url, prefix)
@@ -85,11 +90,15 @@ async def production_service(workers: int, admin_url: str, redis_url: str
 
 async def end_to_end(backend: Backend, articles: Sequence[Article], naive: dict[str, Any]
                      ) -> dict[str, Any]:
-    """articles/s from the first POST to the last ingest final, beside the naive loop."""
+    """articles/s from the first POST to the last ingest final, beside the naive loop; then
+    (under "reads") how fast consumers read back what it stored."""
     async with backend() as running:
         run = await running.ingest(articles)
+        redis_url, prefix = running.redis or (None, None)
+        reads = await read_figures(running.server.base_url, running.store_url, redis_url, prefix)
+    reads["backend"] = running.backend
     return {"value": run.articles_per_s, "unit": "articles/s", "backend": running.backend,
-            **run.as_dict(),
+            **run.as_dict(), "reads": reads,
             "peer": {"name": "naive loop (same texts, one process)",
                      "value": naive["docs_per_s"], "unit": "docs/s"}}
 

@@ -18,6 +18,8 @@ LABELS: dict[str, str] = {
     "e2e_embedded": "end to end, embedded default",
     "e2e_pg_redis_1": "end to end, PostgreSQL + Redis, 1 worker",
     "e2e_pg_redis_2": "end to end, PostgreSQL + Redis, 2 workers",
+    "reads_embedded": "reading it back, embedded: change feed",
+    "reads_pg_redis": "reading it back, PostgreSQL + Redis: change feed",
     "ingest_single": "POST /ingest, one article, 64 connections",
     "ingest_batch100": "POST /ingest, batches of 100, 64 connections",
     "per_article_cost": "cost per article at size, embedded",
@@ -50,6 +52,11 @@ def ours(key: str, figure: dict[str, Any]) -> str:
         return f"{text} ({_number(figure['req_per_s'])} req/s, {_latency(figure)})"
     if key.startswith("per_article_cost"):
         return f"{text} {figure['name']} ({_cpu(figure)})"
+    if key.startswith("reads_"):
+        text += (f"; events {_number(figure['events_pages']['value'])}/s as JSON pages, "
+                 f"{_number(figure['events_sse']['value'])}/s as SSE")
+        if "redis_stream" in figure:
+            text += f", {_number(figure['redis_stream']['value'])}/s from the Redis stream"
     return text
 
 

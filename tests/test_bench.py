@@ -46,6 +46,12 @@ def test_quick_run_measures_every_figure_with_its_peer(
     cost = figures["per_article_cost"]
     assert cost["ratio"] > 0 and cost["cpu_ms_per_article"] > 0
     assert cost["peer"]["cpu_ms_per_article"] > 0
+    for key in ("reads_embedded", "reads_pg_redis"):  # consumers read back every change
+        reads = figures[key]
+        assert reads["documents"] > 0 and reads["events_sse"]["value"] > 0, key
+        assert reads["events_pages"]["events"] >= reads["documents"], key
+    stream = figures["reads_pg_redis"]["redis_stream"]
+    assert stream["events"] == figures["reads_pg_redis"]["events_pages"]["events"]
     assert (tmp_path / "r.md").read_text().startswith("| figure |")
     for key in figures:  # the summary prints each figure beside its peer
         assert LABELS[key] in done.stdout
