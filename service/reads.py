@@ -251,10 +251,13 @@ class Reads:
             .limit(LOOKUP_ROWS)
         )
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            # Copies sent with the URL first: however many pages declare it, they decide.
+            rows = (await conn.execute(query.where(url_aliases.c.kind == "url"))).all()
+            if not rows:
+                rows = (await conn.execute(query)).all()
         if not rows:
             return None
-        best = min(rows, key=lambda r: r.kind != "url")  # min() keeps the newest among equals
+        best = rows[0]  # the newest
         matches = [r for r in rows if r.document_id == best.document_id and r.kind == best.kind]
         return LookupOut(url=url, normalized_url=normalize_url(url),
                          document_id=best.document_id, matched_by=best.kind,
