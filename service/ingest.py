@@ -10,6 +10,7 @@ have no text once its boilerplate is removed ends `failed` with `error.code =
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -93,9 +94,14 @@ def validate_articles(items: list[Any], batch: bool) -> list[ArticleIn]:
 
 
 def new_ingests(articles: list[ArticleIn]) -> list[NewIngest]:
-    """The rows to commit, received now."""
+    """The rows to commit, received now, a microsecond apart in the order they came: the
+    order a restart queues open ingests again in (received_at, then id) must be the order
+    they were sent in. With one timestamp for a batch, a resumed backfill processed the
+    rest of its batch in id (hash) order, and a story whose copies arrived in another order
+    could end as two documents (matching is not transitive)."""
     received_at = utcnow()
-    return [new_ingest(article, received_at) for article in articles]
+    return [new_ingest(article, received_at + timedelta(microseconds=number))
+            for number, article in enumerate(articles)]
 
 
 def new_ingest(article: ArticleIn, received_at: Any) -> NewIngest:
