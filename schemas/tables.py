@@ -13,6 +13,8 @@
 - `outbox`: one event per change (document created, updated, a duplicate added), written in the
   transaction of the change, keyed by its `change_seq`; GET /events and the Redis event stream
   are fed from it, so an event exists exactly when its change does.
+- `backfill_checkpoints`: how far `canonry backfill` has read each input, committed in the
+  transaction that accepts the records it covers, so a killed backfill continues there.
 - `chrome_sources`, `chrome_lines`, `chrome_line_sources`: the learned boilerplate model —
   pages seen per source, pages per (source, line), sources per line.
 """
@@ -136,6 +138,14 @@ signatures = Table(
     Column("seen_at", Float, nullable=False),
 )
 Index("ix_signatures_seen_at", signatures.c.seen_at)
+
+backfill_checkpoints = Table(
+    "backfill_checkpoints",
+    metadata,
+    Column("input", Text, primary_key=True),  # the input's resolved path (a WARC, a JSONL file)
+    Column("records", BigInteger, nullable=False),  # records read and committed, from the start
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
 
 chrome_sources = Table(
     "chrome_sources",

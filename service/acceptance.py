@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from canonry.workers.ports import NewIngest, Store, WorkQueue
+from canonry.workers.ports import Checkpoint, NewIngest, Store, WorkQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +24,12 @@ class Accepted:
     created: set[str]  # ids this commit inserted (not re-posts)
 
 
-async def accept_and_dispatch(store: Store, queue: WorkQueue,
-                              items: Sequence[NewIngest]) -> Accepted:
-    """Commit the items, then dispatch those still waiting (a re-post of one not yet
-    processed is dispatched again: harmless, the worker acks what is already done)."""
-    statuses, created = await store.accept(items)
+async def accept_and_dispatch(store: Store, queue: WorkQueue, items: Sequence[NewIngest],
+                              checkpoint: Checkpoint | None = None) -> Accepted:
+    """Commit the items (with a backfill's checkpoint), then dispatch those still waiting (a
+    re-post of one not yet processed is dispatched again: harmless, the worker acks what is
+    already done)."""
+    statuses, created = await store.accept(items, checkpoint)
     waiting = [item.id for item, status in zip(items, statuses, strict=True)
                if status == "queued"]
     await queue.enqueue(list(dict.fromkeys(waiting)))

@@ -19,6 +19,20 @@ def _settings_help() -> str:
     return "\n".join(lines)
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="canonry",
@@ -64,10 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="bring the database schema to this version (Alembic)")
 
     backfill = commands.add_parser(
-        "backfill", help="ingest an archive (JSONL or JSONL.gz, one article a line) through the "
-                         "queue, and with the embedded backends process it to the end")
-    backfill.add_argument("file")
-    backfill.add_argument("--batch", type=int, default=500, help="articles per commit")
+        "backfill", help="ingest archives through the queue (resumable); with the embedded "
+                         "backends also process them to the end",
+        description="Each INPUT is a JSONL/NDJSON file (one POST /ingest article a line; .gz "
+                    "and .zst too; - for standard input), a directory of .txt/.html files (URL "
+                    "from a sidecar story.json or --url-template), or a WARC/WARC.gz file "
+                    "(HTML responses; the target URI is the URL). A killed run continues where "
+                    "it stopped. Exit status: 0, 1 if records were skipped as invalid, 3 if "
+                    "stopped by --max-errors.")
+    backfill.add_argument("inputs", nargs="+", metavar="INPUT")
+    backfill.add_argument("--batch", type=_positive, default=500, metavar="N",
+                          help="articles per commit (default: 500)")
+    backfill.add_argument("--url-template", metavar="T",
+                          help="URL of a directory's page without a sidecar, from {stem}, "
+                               "{name} or {path}, e.g. https://example.com/{stem}")
+    backfill.add_argument("--dry-run", action="store_true",
+                          help="validate every record, enqueue nothing")
+    backfill.add_argument("--max-errors", type=_non_negative, metavar="N",
+                          help="stop after more than N invalid records")
+    backfill.add_argument("--wait", action="store_true",
+                          help="with Redis, wait until the workers have processed what this run "
+                               "accepted (the embedded backends always do)")
+    backfill.add_argument("--restart", action="store_true",
+                          help="read the inputs from their start, ignoring checkpoints")
+    backfill.add_argument("--json", action="store_true",
+                          help="print the summary as JSON")
+    backfill.add_argument("--no-progress", action="store_true",
+                          help="no progress bar or lines on standard error")
 
     evaluate = commands.add_parser("eval", help="measure quality on labelled data, in-process")
     kinds = evaluate.add_subparsers(dest="kind", required=True, metavar="KIND")
@@ -125,9 +162,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"schema at {asyncio.run(current_revision(settings.database_url))}")
         return 0
     if args.command == "backfill":
-        from canonry.service.backfill import backfill
+        from canonry.service.backfill import BackfillOptions, backfill, print_summary
 
-        return asyncio.run(backfill(settings, args.file, batch_size=args.batch))
+        options = BackfillOptions(
+            batch_size=args.batch, dry_run=args.dry_run, max_errors=args.max_errors,
+            wait=args.wait, restart=args.restart, url_template=args.url_template,
+            progress=False if args.no_progress else None)
+        try:
+            summary = asyncio.run(backfill(settings, args.inputs, options))
+        except FileNotFoundError as exc:
+            print(f"canonry backfill: {exc}", file=sys.stderr)
+            return 2
+        print_summary(summary, args.json)
+        return summary.exit_code
     if args.command == "eval" and args.kind == "extraction":
         from canonry.workers.eval.extraction import evaluate_extraction, format_report
 

@@ -14,7 +14,7 @@ from canonry.service.config import Settings
 from canonry.service.ingest import new_ingests
 from canonry.workers.adapters.memory.queue import InProcessQueue
 from canonry.workers.adapters.sql.store import SqlStore
-from canonry.workers.ports import NewIngest
+from canonry.workers.ports import Checkpoint, NewIngest
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,11 +30,12 @@ class CountingStore(SqlStore):
         super().__init__(SqlStore.connect(url).engine)
         self.groups: list[int] = []
 
-    async def accept(self, items: Sequence[NewIngest]) -> tuple[list[str], set[str]]:
+    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None
+                     ) -> tuple[list[str], set[str]]:
         self.groups.append(len(items))
         if any("refused" in item.url for item in items):
             raise ValueError("row refused")
-        return await super().accept(items)
+        return await super().accept(items, checkpoint)
 
 
 def article(n: int, host: str = "example.org") -> list[NewIngest]:

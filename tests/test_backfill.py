@@ -3,20 +3,38 @@ POST /ingest; bad lines are reported and skipped, the rest processed to the end.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import io
 import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import zstandard
 from sqlalchemy import func, select
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from canonry.schemas.api import ArticleIn
-from canonry.schemas.tables import documents, ingests
-from canonry.service.backfill import backfill
+from canonry.schemas.tables import documents, ingests, provenance
+from canonry.service.backfill import BackfillOptions, backfill
 from canonry.service.config import Settings
 from canonry.service.ingest import new_ingests
+from canonry.service.migrations import upgrade
 from canonry.workers.adapters.sql.store import SqlStore as Store
-from tests.shared_data import seeds
+from canonry.workers.jsonl import read_jsonl
+from tests import synthetic
+from tests.servers import create_database, drop_database
+from tests.shared_data import seeds, shared_dir
+
+STORY = synthetic.story(1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -25,7 +43,66 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def test_backfill_processes_an_archive(settings: Settings, tmp_path: Path) -> None:
+@asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[Store]:
+    store = Store.connect(settings.database_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def status_counts(store: Store) -> dict[str, int]:
+    async with store.engine.connect() as conn:
+        return dict((await conn.execute(
+            select(ingests.c.status, func.count()).group_by(ingests.c.status))).all())
+
+
+async def document_count(store: Store) -> int:
+    async with store.engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(documents)) or 0)
+
+
+async def document_view(store: Store) -> set[tuple[frozenset[str], str]]:
+    """Each document as the URLs of its copies and its canonical text: what two runs of one
+    archive must agree on. (Which copy founded a story can differ between two clean runs
+    too: workers judge batches concurrently, and a story's first copies race.)"""
+    async with store.engine.connect() as conn:
+        texts = dict((await conn.execute(select(documents.c.id, documents.c.text))).all())
+        copies: dict[str, set[str]] = {}
+        for document_id, url in await conn.execute(select(provenance.c.document_id,
+                                                          provenance.c.url)):
+            copies.setdefault(document_id, set()).add(url)
+    return {(frozenset(copies[document_id]), text) for document_id, text in texts.items()}
+
+
+def html_pages(count: int) -> list[tuple[str, str]]:
+    """Real article pages (the extraction dev set): (URL, HTML)."""
+    rows = read_jsonl(shared_dir() / "data" / "extraction-dev.jsonl.gz")
+    pages = ((row["url"], row["html"]) for row in rows if row.get("html"))
+    return [page for page, _ in zip(pages, range(count), strict=False)]
+
+
+@asynccontextmanager
+async def fresh_database(settings: Settings, admin_url: str, tmp_path: Path
+                         ) -> AsyncIterator[Settings]:
+    """Settings like `settings` on an empty database of the same kind."""
+    if settings.database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / uuid.uuid4().hex}.db"
+        await upgrade(url)
+        yield replace(settings, database_url=url)
+        return
+    name = f"canonry_test_{uuid.uuid4().hex[:12]}"
+    url = await create_database(admin_url, name)
+    try:
+        await upgrade(url)
+        yield replace(settings, database_url=url)
+    finally:
+        await drop_database(admin_url, name)
+
+
+async def test_backfill_processes_an_archive(settings: Settings, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     archive = tmp_path / "archive.jsonl.gz"
     with gzip.open(archive, "wt") as handle:
         for path, _ in seeds():
@@ -34,17 +111,91 @@ async def test_backfill_processes_an_archive(settings: Settings, tmp_path: Path)
         handle.write(json.dumps({"url": "not a url", "text": "x"}) + "\n")
         handle.write("{broken json\n")
 
-    assert await backfill(settings, str(archive), batch_size=2) == 1  # something was skipped
+    summary = await backfill(settings, [str(archive)], BackfillOptions(batch_size=2))
+    assert summary.exit_code == 1  # something was skipped
+    assert (summary.read, summary.accepted, summary.invalid) == (7, 5, 2)
+    assert summary.outcomes == {"new_documents": 5, "duplicates": {}, "failed": {}}
+    report = capsys.readouterr().err
+    assert f"{archive}:6: skipped: url: " in report  # file, line and field
+    assert f"{archive}:7: skipped: invalid JSON" in report
 
-    store = Store.connect(settings.database_url)
-    try:
-        async with store.engine.connect() as conn:
-            statuses = dict((await conn.execute(
-                select(ingests.c.status, func.count()).group_by(ingests.c.status))).all())
-            assert statuses == {"done": 5}
-            assert await conn.scalar(select(func.count()).select_from(documents)) == 5
-    finally:
-        await store.close()
+    async with connected(settings) as store:
+        assert await status_counts(store) == {"done": 5}
+        assert await document_count(store) == 5
+    # Run again: the checkpoint says all 7 records are in; nothing is read, nothing added.
+    again = await backfill(settings, [str(archive)], BackfillOptions(batch_size=2))
+    assert (again.read, again.resumed, again.accepted) == (0, 7, 0)
+    # From the start (--restart): every valid record is an ingest that exists already.
+    restarted = await backfill(settings, [str(archive)], BackfillOptions(restart=True))
+    assert (restarted.read, restarted.accepted, restarted.already) == (7, 0, 5)
+    async with connected(settings) as store:
+        assert await document_count(store) == 5
+
+
+async def test_dry_run_validates_without_enqueuing(settings: Settings, tmp_path: Path) -> None:
+    archive = tmp_path / "a.jsonl"
+    archive.write_text(json.dumps({"url": "https://a.example/1", "text": STORY}) + "\n"
+                       + json.dumps({"url": "https://a.example/2"}) + "\n")
+    summary = await backfill(settings, [str(archive)], BackfillOptions(dry_run=True))
+    assert (summary.read, summary.accepted, summary.invalid) == (2, 1, 1)
+    assert summary.outcomes is None
+    async with connected(settings) as store:
+        assert await status_counts(store) == {}
+        assert await store.checkpoint(str(archive.resolve())) == 0
+
+
+async def test_max_errors_stops_and_a_rerun_continues_at_the_checkpoint(
+    settings: Settings, tmp_path: Path
+) -> None:
+    lines = [json.dumps({"url": f"https://wire.example/{n}", "text": synthetic.story(n)})
+             for n in range(12)]
+    lines.insert(8, "not json")  # record 9
+    archive = tmp_path / "wire.jsonl.zst"
+    archive.write_bytes(zstandard.ZstdCompressor().compress(("\n".join(lines) + "\n").encode()))
+
+    stopped = await backfill(settings, [str(archive)], BackfillOptions(batch_size=3,
+                                                                        max_errors=0))
+    assert stopped.exit_code == 3 and stopped.aborted
+    assert (stopped.read, stopped.accepted, stopped.invalid) == (9, 8, 1)
+    async with connected(settings) as store:
+        assert await store.checkpoint(str(archive.resolve())) == 9  # committed with record 8
+
+    resumed = await backfill(settings, [str(archive)], BackfillOptions(batch_size=3))
+    assert (resumed.resumed, resumed.read, resumed.accepted) == (9, 4, 4)
+    async with connected(settings) as store:
+        assert await status_counts(store) == {"done": 12}
+        assert await document_count(store) == 12
+
+
+async def test_a_directory_and_a_warc_backfill_like_their_jsonl_twin(
+    settings: Settings, tmp_path: Path, postgres_admin_url: str
+) -> None:
+    pages = html_pages(8)
+    twin = tmp_path / "twin.jsonl"
+    twin.write_text("".join(json.dumps({"url": url, "html": html}) + "\n"
+                            for url, html in pages))
+    directory = tmp_path / "pages"
+    directory.mkdir()
+    for number, (url, html) in enumerate(pages):
+        (directory / f"{number:03}.html").write_text(html)
+        (directory / f"{number:03}.json").write_text(json.dumps({"url": url}))
+    warc = tmp_path / "pages.warc.gz"
+    with warc.open("wb") as stream:
+        writer = WARCWriter(stream, gzip=True)
+        for url, html in pages:
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                       protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                url, "response", payload=io.BytesIO(html.encode()), http_headers=headers))
+
+    views = []
+    for archive in (twin, directory, warc):
+        async with fresh_database(settings, postgres_admin_url, tmp_path) as other:
+            summary = await backfill(other, [str(archive)], BackfillOptions(batch_size=3))
+            assert (summary.read, summary.invalid) == (len(pages), 0), archive
+            async with connected(other) as store:
+                views.append(await document_view(store))
+    assert len(views[0]) >= 4 and views[0] == views[1] == views[2]
 
 
 async def test_a_restart_queues_open_ingests_in_the_order_they_were_sent(
@@ -56,9 +207,56 @@ async def test_a_restart_queues_open_ingests_in_the_order_they_were_sent(
     articles = [ArticleIn(url=f"https://order.example/{n}", text=f"Story {n}.") for n in range(50)]
     items = new_ingests(articles)
     assert [i.id for i in items] != sorted(i.id for i in items)  # hash order differs
-    store = Store.connect(settings.database_url)
-    try:
+    async with connected(settings) as store:
         await store.accept(items)
         assert await store.open_ingest_ids() == [i.id for i in items]
-    finally:
-        await store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_killed_backfill_rerun_ends_like_a_clean_run(
+    settings: Settings, tmp_path: Path, postgres_admin_url: str, backend: str
+) -> None:
+    articles = synthetic.articles(150)
+    archive = tmp_path / "wire.jsonl"
+    archive.write_text("".join(json.dumps({k: v for k, v in a.items() if k != "cluster"})
+                               + "\n" for a in articles))
+    command = [sys.executable, "-m", "canonry.service.cli", "backfill", str(archive),
+               "--batch", "25", "--no-progress"]
+
+    async def run(config: Settings, *extra: str) -> tuple[int, bytes, bytes]:
+        process = await start(config, *extra)
+        out, err = await process.communicate()
+        return process.returncode or 0, out, err
+
+    async def start(config: Settings, *extra: str) -> asyncio.subprocess.Process:
+        env = {**os.environ, "CANONRY_DATABASE_URL": config.database_url,
+               "CANONRY_LOG_LEVEL": "warning"}
+        return await asyncio.create_subprocess_exec(
+            *command, *extra, env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+
+    async with fresh_database(settings, postgres_admin_url, tmp_path) as clean:
+        code, _, err = await run(clean)
+        assert code == 0, err.decode()[-2000:]
+        async with connected(clean) as store:
+            expected = await document_view(store)
+
+    victim = await start(settings)
+    async with connected(settings) as store:
+        name = str(archive.resolve())
+        async with asyncio.timeout(300):
+            while await store.checkpoint(name) < len(articles) // 3:
+                assert victim.returncode is None, "finished before it could be killed"
+                await asyncio.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        assert await victim.wait() == -signal.SIGKILL
+        at_kill = await store.checkpoint(name)
+        assert at_kill < len(articles)  # the precondition: it was killed halfway
+
+        code, out, err = await run(settings, "--json")
+        assert code == 0, err.decode()[-2000:]
+        summary = json.loads(out)
+        assert summary["resumed"] == at_kill and summary["read"] == len(articles) - at_kill
+        assert await status_counts(store) == {"done": len(articles)}
+        assert await document_view(store) == expected

@@ -81,6 +81,14 @@ class NewIngest:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a backfill has read one input: `records` from its start are committed."""
+
+    input: str
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
 class Ingest:
     """An ingest being processed: its raw payload and what the worker needs to record it."""
 
@@ -269,8 +277,16 @@ class Store(Protocol):
     twice finds its ingest finished and changes nothing.
     """
 
-    async def accept(self, items: Sequence[NewIngest]) -> tuple[list[str], set[str]]:
-        """Insert new ingests, ignoring re-posts; each item's status, and the ids created."""
+    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None
+                     ) -> tuple[list[str], set[str]]:
+        """Insert new ingests, ignoring re-posts; each item's status, and the ids created. A
+        backfill's checkpoint commits in the same transaction."""
+
+    async def checkpoint(self, input_name: str) -> int:
+        """Records of a backfill input committed so far (0 if none)."""
+
+    async def ingest_outcomes(self, ingest_ids: Collection[str]) -> dict[tuple[str, str], int]:
+        """(status, match kind or error code) → how many of these ingests."""
 
     async def open_ingest_ids(self, untouched_since: datetime | None = None) -> list[str]:
         """Accepted but unfinished ingests (only those untouched since then, if given)."""

@@ -51,6 +51,15 @@ def upsert_increment(conn: AsyncConnection, table: Any, keys: list[str], counter
     )
 
 
+def upsert_replacing(conn: AsyncConnection, table: Any, keys: list[str],
+                     columns: list[str]) -> Insert:
+    """INSERT rows; where the key exists, overwrite `columns` with the row's values."""
+    insert = pg_insert if is_postgres(conn) else sqlite_insert
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={c: getattr(statement.excluded, c) for c in columns})
+
+
 async def serialize_decisions(conn: AsyncConnection) -> None:
     """Serialise the transactions that record decisions, on PostgreSQL.
 

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canonry.schemas.tables import (
+    backfill_checkpoints,
     documents,
     ingests,
     outbox,
@@ -31,12 +32,14 @@ from canonry.workers.adapters.sql.database import (
     is_postgres,
     make_engine,
     serialize_decisions,
+    upsert_replacing,
 )
 from canonry.workers.analysis import SourceChrome
 from canonry.workers.article import Extracted
 from canonry.workers.dedup.fingerprint import Fingerprint, decode_hashvalues, encode_hashvalues
 from canonry.workers.dedup.lsh import IndexEntry
 from canonry.workers.ports import (
+    Checkpoint,
     Decision,
     Event,
     Failure,
@@ -90,21 +93,54 @@ class SqlStore:
 
     # -- acceptance -------------------------------------------------------------------------
 
-    async def accept(self, items: Sequence[NewIngest]) -> tuple[list[str], set[str]]:
-        """Insert new ingests, ignoring re-posts; return each item's status and the new ids."""
-        if not items:
+    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None
+                     ) -> tuple[list[str], set[str]]:
+        """Insert new ingests, ignoring re-posts; return each item's status and the new ids.
+        A backfill's `checkpoint` (how far its input has been read) commits with them."""
+        if not items and checkpoint is None:
             return [], set()
         rows = [_ingest_row(item) for item in _unique(items)]
+        status: dict[str, str] = {}
+        created: set[str] = set()
         async with self._writing() as conn:
-            inserted = await conn.execute(
-                insert_ignoring_conflicts(conn, ingests).returning(ingests.c.id), rows
-            )
-            created = set(inserted.scalars())
-            found = await conn.execute(select(ingests.c.id, ingests.c.status).where(
-                ingests.c.id.in_([row["id"] for row in rows])
-            ))
-            status = {row.id: row.status for row in found}
+            if rows:
+                inserted = await conn.execute(
+                    insert_ignoring_conflicts(conn, ingests).returning(ingests.c.id), rows
+                )
+                created = set(inserted.scalars())
+                found = await conn.execute(select(ingests.c.id, ingests.c.status).where(
+                    ingests.c.id.in_([row["id"] for row in rows])
+                ))
+                status = {row.id: row.status for row in found}
+            if checkpoint is not None:
+                await conn.execute(
+                    upsert_replacing(conn, backfill_checkpoints, ["input"],
+                                     ["records", "updated_at"]),
+                    [{"input": checkpoint.input, "records": checkpoint.records,
+                      "updated_at": datetime.now(UTC)}])
         return [status[item.id] for item in items], created
+
+    async def checkpoint(self, input_name: str) -> int:
+        """Records of `input_name` a backfill has committed so far (0 if none)."""
+        async with self.engine.connect() as conn:
+            records = await conn.scalar(select(backfill_checkpoints.c.records)
+                                        .where(backfill_checkpoints.c.input == input_name))
+        return int(records or 0)
+
+    async def ingest_outcomes(self, ingest_ids: Collection[str]) -> dict[tuple[str, str], int]:
+        """(status, match or error code) → count, over the given ingests (chunked)."""
+        counts: dict[tuple[str, str], int] = {}
+        ids = list(ingest_ids)
+        async with self.engine.connect() as conn:
+            for start in range(0, len(ids), 5000):
+                rows = await conn.execute(
+                    select(ingests.c.status, ingests.c.match, ingests.c.error_code, func.count())
+                    .where(ingests.c.id.in_(ids[start:start + 5000]))
+                    .group_by(ingests.c.status, ingests.c.match, ingests.c.error_code))
+                for status, match, error_code, count in rows:
+                    key = (status, match or error_code or "")
+                    counts[key] = counts.get(key, 0) + count
+        return counts
 
     async def open_ingest_ids(self, untouched_since: datetime | None = None) -> list[str]:
         """Ingests accepted but not finished: what a restart must queue again.
