@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canonry.service.config import Settings
 from canonry.service.migrations import check_schema, upgrade
+from canonry.workers.adapters.lanes import LanedQueue
 from canonry.workers.adapters.memory.events import LocalEvents
 from canonry.workers.adapters.memory.index import MemoryIndex
 from canonry.workers.adapters.memory.queue import InProcessQueue
@@ -32,13 +33,13 @@ from canonry.workers.adapters.redis.index import RedisIndex
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.adapters.redis.queue import RedisStreamQueue
 from canonry.workers.adapters.sql.store import SqlStore
-from canonry.workers.ports import DedupIndex, EventBus, Store, WorkQueue
+from canonry.workers.ports import DedupIndex, EventBus, Store
 
 
 @dataclass(frozen=True, slots=True)
 class Backends:
     store: Store
-    queue: WorkQueue
+    queue: LanedQueue  # live first; `canonry backfill` enqueues to `queue.backfill`
     index: DedupIndex
     events: EventBus
     database: AsyncEngine  # the read side (service/reads.py) queries it directly
@@ -148,12 +149,12 @@ async def _open_backends(settings: Settings) -> AsyncIterator[Backends]:
         if settings.redis_url:
             client = redis_client(settings)
             keys = RedisKeys(settings.redis_prefix)
-            queue = RedisStreamQueue(
+            queue = LanedQueue(*(RedisStreamQueue(
                 client, keys, claim_idle_seconds=settings.claim_idle_seconds,
                 # The database counts attempts (and survives Redis); this guard only catches
                 # a message whose consumers keep dying before they reach the database.
-                max_deliveries=settings.max_attempts * 2,
-            )
+                max_deliveries=settings.max_attempts * 2, lane=lane,
+            ) for lane in (None, "backfill")))
             try:
                 events = RedisEventStream(client, keys, store, settings.events_maxlen)
                 yield Backends(store, queue, RedisIndex(client, keys), events, store.engine,
@@ -161,7 +162,7 @@ async def _open_backends(settings: Settings) -> AsyncIterator[Backends]:
             finally:
                 await client.aclose()
         else:
-            queue = InProcessQueue()
+            queue = LanedQueue(InProcessQueue(), InProcessQueue())
             try:
                 yield Backends(store, queue, MemoryIndex(), LocalEvents(), store.engine)
             finally:

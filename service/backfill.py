@@ -1,5 +1,7 @@
-"""`canonry backfill INPUT...`: archives through the same validation, store and queue as
-POST /ingest.
+"""`canonry backfill INPUT...`: archives through the same validation and store as POST
+/ingest, into the queue's backfill lane: workers serve it only when the live lane is empty, so
+live articles keep their latency during a large backfill. The lane is bounded
+(CANONRY_BACKFILL_MAX_QUEUED): the reader waits while it is full.
 
 Resumable: each input's checkpoint (records read from its start) commits in the transaction
 that accepts the articles it covers, so a killed run, run again, reads on from there — and
@@ -34,6 +36,7 @@ from canonry.workers.ports import Checkpoint
 # Plain progress lines (not a terminal) this often; a terminal gets a live bar instead.
 PROGRESS_EVERY_SECONDS = 10.0
 WAIT_POLL_SECONDS = 1.0
+LANE_POLL_SECONDS = 0.2
 EXIT_OK, EXIT_SKIPPED, EXIT_TOO_MANY_ERRORS = 0, 1, 3
 
 
@@ -138,7 +141,7 @@ async def backfill(settings: Settings, paths: Sequence[str],
         try:
             for source in inputs:
                 if not await _read(source, backends, options, summary, progress, report,
-                                   accepted_ids):
+                                   accepted_ids, settings.backfill_max_queued):
                     break
         finally:
             progress.close()
@@ -150,8 +153,17 @@ async def backfill(settings: Settings, paths: Sequence[str],
     return summary
 
 
+async def _room_in_lane(backends: Backends, bound: int) -> None:
+    """Back-pressure: wait while the backfill lane holds `bound` messages or more, so a
+    10-million-record archive never sits in Redis (or in memory) all at once."""
+    # Other processes drain it (the worker fleet): no event to await, so it is polled.
+    while (await backends.queue.backfill.stats()).depth >= bound:  # noqa: ASYNC110
+        await asyncio.sleep(LANE_POLL_SECONDS)
+
+
 async def _read(source: Input, backends: Backends, options: BackfillOptions, summary: Summary,
-                progress: _Progress, report: TextIO, accepted_ids: list[str]) -> bool:
+                progress: _Progress, report: TextIO, accepted_ids: list[str],
+                settings_bound: int) -> bool:
     """One input to its end (False: stopped by --max-errors)."""
     skip = 0
     if source.resumable and not options.restart and not options.dry_run:
@@ -164,9 +176,10 @@ async def _read(source: Input, backends: Backends, options: BackfillOptions, sum
         if options.dry_run:
             summary.accepted += len(batch)
         else:
+            await _room_in_lane(backends, settings_bound)
             items = new_ingests(batch)
             accepted = await accept_and_dispatch(
-                backends.store, backends.queue, items,
+                backends.store, backends.queue.backfill, items,
                 Checkpoint(source.name, last) if source.resumable else None)
             summary.accepted += len(accepted.created)
             summary.already += len(items) - len(accepted.created)

@@ -104,6 +104,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CANONRY_EVENTS_MAXLEN", "events_maxlen", 1_000_000,
             "Events kept in the Redis event stream (approximate cap, XADD MAXLEN ~); older ones "
             "remain readable from the database's outbox through GET /events", int),
+    Setting("CANONRY_BACKFILL_MAX_QUEUED", "backfill_max_queued", 20_000,
+            "Most messages in the backfill lane: `canonry backfill` waits while it holds this "
+            "many (queued, in flight or waiting for a retry)", int),
     Setting("CANONRY_LOG_LEVEL", "log_level", "info", "debug, info, warning or error"),
     Setting("CANONRY_LOG_FORMAT", "log_format", "console",
             "console (human-readable) or json (one JSON object a line)"),
@@ -138,6 +141,7 @@ class Settings:
     dedup_window_days: float
     metrics_port: int | None
     events_maxlen: int
+    backfill_max_queued: int
     log_level: str
     log_format: str
 

@@ -157,7 +157,7 @@ async def test_crash_sigkill_loses_nothing_and_splits_nothing(
 
     counts = await status_counts(store)
     assert set(counts) <= {"done", "failed"} and sum(counts.values()) == len(articles)
-    queue = api.app[QUEUE]
+    queue = api.app[QUEUE].live
     assert isinstance(queue, RedisStreamQueue)
     assert counts.get("failed", 0) == await queue.dead_letter_count()
     clusters = await documents_by_cluster(store, articles)

@@ -76,6 +76,12 @@ class RedisKeys:
     def dead(self) -> str:
         return f"{self.root}:q:dead"
 
+    def queue_keys(self, lane: str | None = None) -> tuple[str, str]:
+        """(stream, delayed) of the live queue (None) or of a lane ("backfill")."""
+        if lane is None:
+            return self.stream, self.delayed
+        return f"{self.root}:q:{lane}:stream", f"{self.root}:q:{lane}:delayed"
+
     @property
     def events(self) -> str:
         return f"{self.root}:events"

@@ -119,6 +119,9 @@ class RedisStreamQueue:
                         instead of being delivered again.
     dead_letter_maxlen: the dead-letter stream is capped near this length (MAXLEN ~), oldest
                         first; the ingest rows keep every failure anyway.
+    lane:               None for the live queue; a name ("backfill") for a lane of its own:
+                        its own stream and retry set, the dead-letter stream shared (see
+                        `adapters/lanes.py`).
     """
 
     def __init__(
@@ -131,12 +134,15 @@ class RedisStreamQueue:
         claim_idle_seconds: float = 300.0,
         max_deliveries: int = 5,
         dead_letter_maxlen: int = 100_000,
+        lane: str | None = None,
     ) -> None:
         if claim_idle_seconds < 0 or max_deliveries < 1 or dead_letter_maxlen < 1:
             raise ValueError("need claim_idle_seconds >= 0, max_deliveries >= 1 and "
                              "dead_letter_maxlen >= 1")
         self.client = client
         self.keys = keys or RedisKeys()
+        self.stream_key, self.delayed_key = self.keys.queue_keys(lane)
+        self.dead_key = self.keys.dead
         self.group = group
         self.consumer = consumer or default_consumer_name()
         self.claim_idle_ms = int(claim_idle_seconds * 1000)
@@ -157,7 +163,7 @@ class RedisStreamQueue:
         for start in range(0, len(ingest_ids), _ENQUEUE_CHUNK):
             async with self.client.pipeline(transaction=False) as pipe:
                 for ingest_id in ingest_ids[start : start + _ENQUEUE_CHUNK]:
-                    pipe.xadd(self.keys.stream, {"ingest_id": ingest_id})
+                    pipe.xadd(self.stream_key, {"ingest_id": ingest_id})
                 await pipe.execute()
 
     async def receive(self, max_count: int, wait: float) -> list[Delivery]:
@@ -165,7 +171,7 @@ class RedisStreamQueue:
         over, then new ones are read, waiting up to `wait` seconds (0: do not wait)."""
         if not self._group_ready:
             await self._create_group()
-        await self._promote(keys=[self.keys.delayed, self.keys.stream], args=[_PROMOTE_BATCH])
+        await self._promote(keys=[self.delayed_key, self.stream_key], args=[_PROMOTE_BATCH])
         try:
             batch = await self._reclaim(max_count)
             if len(batch) < max_count:
@@ -187,8 +193,8 @@ class RedisStreamQueue:
             return
         tokens = [d.token for d in deliveries]
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.xack(self.keys.stream, self.group, *tokens)
-            pipe.xdel(self.keys.stream, *tokens)
+            pipe.xack(self.stream_key, self.group, *tokens)
+            pipe.xdel(self.stream_key, *tokens)
             await pipe.execute()
 
     async def release(self, deliveries: Sequence[tuple[Delivery, float]]) -> None:
@@ -197,7 +203,7 @@ class RedisStreamQueue:
         async with self.client.pipeline(transaction=False) as pipe:
             for delivery, delay in deliveries:
                 await self._release(
-                    keys=[self.keys.stream, self.keys.delayed],
+                    keys=[self.stream_key, self.delayed_key],
                     args=[self.group, delivery.token, delivery.ingest_id,
                           max(0, round(delay * 1000))],
                     client=pipe,
@@ -210,7 +216,7 @@ class RedisStreamQueue:
         async with self.client.pipeline(transaction=False) as pipe:
             for delivery, error in deliveries:
                 await self._dead_letter(
-                    keys=[self.keys.stream, self.keys.dead],
+                    keys=[self.stream_key, self.dead_key],
                     args=[self.group, delivery.token, delivery.ingest_id, error,
                           self.dead_letter_maxlen],
                     client=pipe,
@@ -228,7 +234,7 @@ class RedisStreamQueue:
     # -- operators, metrics, burst mode ----------------------------------------------------------
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The oldest `limit` dead letters, oldest first."""
-        entries = await self.client.xrange(self.keys.dead, count=limit)
+        entries = await self.client.xrange(self.dead_key, count=limit)
         return [_dead_letter_of(entry_id, fields) for entry_id, fields in entries]
 
     async def replay(self, ingest_ids: Sequence[str] | None = None) -> list[str]:
@@ -237,7 +243,7 @@ class RedisStreamQueue:
         wanted = None if ingest_ids is None else set(ingest_ids)
         requeued: list[str] = []
         cursor = "-"
-        while batch := await self.client.xrange(self.keys.dead, min=cursor, count=_REPLAY_BATCH):
+        while batch := await self.client.xrange(self.dead_key, min=cursor, count=_REPLAY_BATCH):
             chosen = [_text(entry_id) for entry_id, fields in batch
                       if wanted is None or _fields(fields).get("ingest_id") in wanted]
             requeued += await self._replay_ids(chosen)
@@ -246,12 +252,12 @@ class RedisStreamQueue:
 
     async def stream_length(self) -> int:
         """Entries in the work stream: not yet delivered, or delivered and not yet answered."""
-        return int(await self.client.xlen(self.keys.stream))
+        return int(await self.client.xlen(self.stream_key))
 
     async def pending_count(self) -> int:
         """Messages delivered to some consumer and not yet answered."""
         try:
-            summary = await self.client.xpending(self.keys.stream, self.group)
+            summary = await self.client.xpending(self.stream_key, self.group)
         except ResponseError as exc:
             if _is_nogroup(exc):
                 return 0
@@ -260,21 +266,21 @@ class RedisStreamQueue:
 
     async def delayed_count(self) -> int:
         """Messages waiting for a retry."""
-        return int(await self.client.zcard(self.keys.delayed))
+        return int(await self.client.zcard(self.delayed_key))
 
     async def dead_letter_count(self) -> int:
-        return int(await self.client.xlen(self.keys.dead))
+        return int(await self.client.xlen(self.dead_key))
 
     async def stats(self) -> QueueStats:
         """One round trip: XLEN (the stream holds only unfinished entries: acked ones are
         deleted), the XPENDING summary, the first entry (its id is its XADD time, in the Redis
         server's clock, as TIME is), ZCARD of the retries, XLEN of the dead letters."""
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.xlen(self.keys.stream)
-            pipe.xpending(self.keys.stream, self.group)
-            pipe.xrange(self.keys.stream, count=1)
-            pipe.zcard(self.keys.delayed)
-            pipe.xlen(self.keys.dead)
+            pipe.xlen(self.stream_key)
+            pipe.xpending(self.stream_key, self.group)
+            pipe.xrange(self.stream_key, count=1)
+            pipe.zcard(self.delayed_key)
+            pipe.xlen(self.dead_key)
             pipe.time()
             depth, pending, first, delayed, dead, now = await pipe.execute(raise_on_error=False)
         if isinstance(pending, ResponseError):
@@ -297,9 +303,9 @@ class RedisStreamQueue:
         """No work left anywhere: nothing queued, pending or waiting for a retry (dead letters
         do not count). Read in one MULTI, so a message moving between places is never missed."""
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.xlen(self.keys.stream)
-            pipe.zcard(self.keys.delayed)
-            pipe.xpending(self.keys.stream, self.group)
+            pipe.xlen(self.stream_key)
+            pipe.zcard(self.delayed_key)
+            pipe.xpending(self.stream_key, self.group)
             stream_length, delayed, pending = await pipe.execute(raise_on_error=False)
         if isinstance(pending, ResponseError):
             if not _is_nogroup(pending):
@@ -310,7 +316,7 @@ class RedisStreamQueue:
     # -- internals ---------------------------------------------------------------------------------
     async def _create_group(self) -> None:
         try:
-            await self.client.xgroup_create(self.keys.stream, self.group, id="0", mkstream=True)
+            await self.client.xgroup_create(self.stream_key, self.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -320,7 +326,7 @@ class RedisStreamQueue:
         """Take over messages whose consumer has been silent for `claim_idle_seconds`;
         dead-letter the ones already delivered `max_deliveries` times on the way."""
         response = await self.client.xautoclaim(
-            self.keys.stream, self.group, self.consumer, self.claim_idle_ms,
+            self.stream_key, self.group, self.consumer, self.claim_idle_ms,
             start_id=self._claim_cursor, count=max_count,
         )
         # The cursor may stop early (XAUTOCLAIM scans at most 10 x COUNT entries): the rest of
@@ -330,7 +336,7 @@ class RedisStreamQueue:
         if not messages:
             return []
         pending = await self.client.xpending_range(
-            self.keys.stream, self.group, messages[0].token, messages[-1].token,
+            self.stream_key, self.group, messages[0].token, messages[-1].token,
             len(messages) * 2, consumername=self.consumer)
         # XAUTOCLAIM itself counted one more delivery: the claim just made.
         delivered = {_text(p["message_id"]): int(p["times_delivered"]) - 1 for p in pending}
@@ -347,13 +353,13 @@ class RedisStreamQueue:
     async def _read(self, max_count: int, wait: float) -> list[Delivery]:
         block = max(1, round(wait * 1000)) if wait > 0 else None  # BLOCK 0 would wait forever
         response = await self.client.xreadgroup(
-            self.group, self.consumer, {self.keys.stream: ">"}, count=max_count, block=block)
+            self.group, self.consumer, {self.stream_key: ">"}, count=max_count, block=block)
         return [_delivery_of(i, f) for i, f in _stream_entries(response)]
 
     async def _replay_ids(self, ids: Sequence[str]) -> list[str]:
         if not ids:
             return []
-        requeued = await self._replay(keys=[self.keys.dead, self.keys.stream], args=list(ids))
+        requeued = await self._replay(keys=[self.dead_key, self.stream_key], args=list(ids))
         return [_text(i) for i in requeued]
 
 
