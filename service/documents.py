@@ -55,9 +55,12 @@ PROVENANCE_LIMIT = _integer("provenance entries embedded", 0, MAX_PAGE, DEFAULT_
 LOOKUP_URL = QueryParam("the article URL, in any spelling (see LookupOut.normalized_url), or an "
                         "address a page declared as its own", {"type": "string", "minLength": 1},
                         required=True)
+# No control characters: no stored source holds one (PostgreSQL text cannot even hold NUL).
+_SOURCE_PATTERN = r"^[^\x00-\x1f\x7f]{1,500}$"
 FEED_SOURCE = QueryParam("only documents whose founding copy came from this source (the "
                          "declared `source`, else the URL's host without `www.`)",
-                         {"type": "string", "minLength": 1, "maxLength": 500})
+                         {"type": "string", "minLength": 1, "maxLength": 500,
+                          "pattern": _SOURCE_PATTERN})
 FEED_LANGUAGE = QueryParam("only documents in this language (BCP 47; `en` includes `en-GB`)",
                            {"type": "string", "pattern": BCP47_PATTERN})
 FEED_SINCE = QueryParam("only documents first seen at or after this instant (" +
@@ -120,8 +123,8 @@ async def list_documents(request: web.Request) -> web.Response:
 def feed_filter(request: web.Request) -> FeedFilter | None:
     """The feed's filters, checked as /openapi.json describes them; None when there are none."""
     source, language, since = (request.query.get(n) for n in ("source", "language", "since"))
-    if source is not None and not 0 < len(source) <= 500:
-        raise _invalid("source", "must be 1 to 500 characters")
+    if source is not None and not re.fullmatch(_SOURCE_PATTERN, source):
+        raise _invalid("source", "must be 1 to 500 characters, without control characters")
     if language is not None and not re.fullmatch(BCP47_PATTERN, language):
         raise _invalid("language", "must be a BCP 47 language tag such as en or pt-BR")
     instant = None

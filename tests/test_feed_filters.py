@@ -97,7 +97,8 @@ async def test_a_filtered_page_moves_the_cursor_past_what_it_left_out(
 
 
 @pytest.mark.parametrize("query, field", [
-    ("source=", "source"), ("source=" + "x" * 501, "source"), ("language=english", "language"),
+    ("source=", "source"), ("source=" + "x" * 501, "source"), ("source=a%00b", "source"),
+    ("source=a%0Ab", "source"), ("language=english", "language"),
     ("language=en_US", "language"), ("since=yesterday", "since"), ("since=2021-02-30T00:00:00Z",
                                                                     "since"),
 ])
