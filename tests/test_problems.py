@@ -77,7 +77,9 @@ async def test_too_large_body_is_413(client: TestClient) -> None:
         (with_(published_at="11 Feb 2016"), "published_at"),
         (with_(published_at="2016-02-11"), "published_at"),
         (with_(published_at="2016-02-11T09:30:00 UTC"), "published_at"),  # ISO with a zone name
-        (with_(text="binary\x00junk\x01\x02"), "text"),
+        (with_(text="\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01"
+                    "\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"), "text"),  # a PNG header
+        (with_(title="\x00" * 20 + "x"), "title"),  # NUL-heavy
         (with_(language="not a tag!"), "language"),
         (with_(metadata=["not", "an", "object"]), "metadata"),
         (with_(text=12345), "text"),
