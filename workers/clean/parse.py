@@ -19,6 +19,7 @@ from trafilatura.metadata import examine_meta, extract_meta_json, extract_title,
 from trafilatura.utils import load_html
 
 from canonry.workers.clean.normalize import normalize_line, normalize_lines
+from canonry.workers.clean.sentences import pseudo_paragraphs
 
 # Measured on extraction-dev (4-gram F1 / pages per second, one core, trafilatura 2.3.1), alone:
 # defaults 0.953 / 29; without comments 0.960 / 38; + favor_precision 0.965 / 32;
@@ -43,6 +44,8 @@ _UNSAFE_LINK = re.compile(r"[\x00-\x20\x7f<>\"\\`{}|^]")
 class Block:
     text: str
     group: int
+    # Cut from one long line between sentences (see `sentences.py`), not a line as sent.
+    pseudo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +59,32 @@ class ParsedPage:
     links: tuple[tuple[str, str], ...] = ()
 
 
-def parse_text(text: str) -> ParsedPage:
-    """Plain text as given: one block a line, blank lines separate groups."""
+# A text that is one line (RSS `content` often is) is one block the line rules cannot judge:
+# it is cut into pseudo-paragraphs of whole sentences first (`sentences.py`). So is any line of
+# at least SPLIT_LINE_WORDS words: a body pasted as one line between a page's chrome lines.
+SPLIT_LINE_WORDS: float = float("inf")
+
+
+def _line_words(line: str) -> float:
+    return len(_WORD.findall(line))
+
+
+def parse_text(text: str, split: bool = True) -> ParsedPage:
+    """Plain text as given: one block a line, blank lines separate groups; a one-line text
+    (and any line of SPLIT_LINE_WORDS words or more) is cut into pseudo-paragraphs, each its
+    own group. `split=False`: lines as they are (an HTML extractor's output)."""
+    lines = normalize_lines(text.splitlines())
+    one_line = split and sum(1 for line in lines if line) == 1
     blocks: list[Block] = []
     group = 0
-    for line in normalize_lines(text.splitlines()):
+    for line in lines:
         if not line:
             group += 1
+            continue
+        if split and (one_line or _line_words(line) >= SPLIT_LINE_WORDS):
+            for paragraph in pseudo_paragraphs(line):
+                blocks.append(Block(paragraph, group, pseudo=True))
+                group += 1
             continue
         blocks.append(Block(line, group))
     return ParsedPage(blocks)
@@ -115,7 +137,7 @@ def parse_html(
         doc = None
     if doc is None:
         return ParsedPage([], from_html=True, links=links)
-    page = parse_text(doc.text or "")
+    page = parse_text(doc.text or "", split=False)
     # trafilatura separates paragraphs by single newlines: every line is its own group.
     blocks = [Block(b.text, i) for i, b in enumerate(page.blocks)]
     title = normalize_line(title) if title else None
