@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="labelled jsonl(.gz) with expected_body, or a seeds directory")
     oneblock.add_argument("--limit", type=int, help="first N pages of each file only")
     oneblock.add_argument("--worst", type=int, default=0, help="list the N worst pages")
+    oneblock.add_argument("--shape", choices=["line", "sentences"], default="line",
+                          help="the body as one line, or one sentence a line")
     dedup = kinds.add_parser("dedup", help="duplicate detection: pairwise P/R/F1 and ARI")
     dedup.add_argument("file")
     dedup.add_argument("--limit", type=int, help="first N articles only")
@@ -144,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "eval" and args.kind == "oneblock":
         from canonry.workers.eval import oneblock
 
-        result = oneblock.evaluate_oneblock(args.files, limit=args.limit)
+        result = oneblock.evaluate_oneblock(args.files, limit=args.limit,
+                                            shape=args.shape)
         print(oneblock.format_report(result, worst=args.worst))
         return 0
     if args.command == "eval" and args.kind == "dedup":

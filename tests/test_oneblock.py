@@ -49,13 +49,21 @@ def test_pseudo_paragraphs_keep_the_text_as_written() -> None:
     assert pseudo_paragraphs("北京是首都。上海很大！") == ["北京是首都。上海很大！"]
 
 
-def test_only_a_one_line_text_is_split() -> None:
-    line = "A sentence of the body that goes on for a while. " * 30
+def test_what_is_split_and_what_is_not() -> None:
+    line = " ".join(f"Sentence {n} of the body goes on for a while." for n in range(30))
     assert len(parse_text(line).blocks) > 1
     assert all(block.pseudo for block in parse_text(line).blocks)
-    # A page laid out in lines keeps its lines (its rules were measured on them).
+    # One sentence a line: read as one line.
+    lines = parse_text("\n".join(split_sentences(line)))
+    assert [b.text for b in lines.blocks] == [b.text for b in parse_text(line).blocks]
+    # A page laid out in paragraphs keeps them (its rules were measured on them) ...
+    short = "A paragraph of the article, as the page laid it out."
+    page = parse_text(f"Home | News\n\n{short}\n\n{short} Two.\n\nShare this")
+    assert [block.pseudo for block in page.blocks] == [False] * 4
+    # ... but a line of 150 words or more between them is cut.
     page = parse_text(f"Home | News\n\n{line}\n\nShare this")
-    assert [block.pseudo for block in page.blocks] == [False, False, False]
+    assert [block.pseudo for block in page.blocks][:2] == [False, True]
+    assert not page.blocks[-1].pseudo and len(page.blocks) > 3
     assert len(parse_text(line, split=False).blocks) == 1
 
 
@@ -106,3 +114,5 @@ def test_eval_oneblock_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "oneblock", str(seeds), "--worst", "1"]) == 0
     out = capsys.readouterr().out
     assert "seeds" in out and "p10" in out and "<0.95" in out
+    assert main(["eval", "oneblock", str(seeds), "--shape", "sentences"]) == 0
+    assert " 1.000 " in capsys.readouterr().out

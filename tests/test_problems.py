@@ -118,6 +118,19 @@ async def test_empty_after_cleaning_is_accepted_then_failed_with_its_reason(
     assert "boilerplate" in status["error"]["message"]
 
 
+async def test_a_one_paragraph_wire_story_is_done_not_empty(client: TestClient) -> None:
+    """RSS `content` without line breaks (issue 9) used to end `empty_after_cleaning`."""
+    from tests.test_oneblock import WIRE_STORY
+
+    response = await client.post("/ingest", json=with_(text=WIRE_STORY))
+    assert response.status == 202
+    await drained(client.app[QUEUE])
+    status = await (await client.get((await response.json())["status_url"])).json()
+    assert status["status"] == "done", status
+    document = await (await client.get(f"/documents/{status['document_id']}")).json()
+    assert " ".join(document["text"].split()) == " ".join(WIRE_STORY.split())
+
+
 async def test_batch_with_one_bad_article_is_rejected_whole(client: TestClient) -> None:
     batch = {"articles": [ARTICLE, with_(url="nope"), with_(url="https://example.org/b")]}
     problem = await check_problem(await client.post("/ingest", json=batch), 422, "articles[1].url")

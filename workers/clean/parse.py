@@ -10,6 +10,7 @@ import re
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
@@ -60,20 +61,44 @@ class ParsedPage:
 
 
 # A text that is one line (RSS `content` often is) is one block the line rules cannot judge:
-# it is cut into pseudo-paragraphs of whole sentences first (`sentences.py`). So is any line of
-# at least SPLIT_LINE_WORDS words: a body pasted as one line between a page's chrome lines.
-SPLIT_LINE_WORDS: float = float("inf")
+# it is cut into pseudo-paragraphs of whole sentences first (`sentences.py`). So is a text of
+# sentence lines only (one sentence a line, no blank line, SENTENCE_LINES_SHARE of its lines
+# ending like a sentence), read as one line, and any line of at least SPLIT_LINE_WORDS words: a
+# body pasted as one line between a page's chrome lines (measured on the text pages of both dev
+# sets: 150 words and up changes extraction-dev by < 0.0001, WCXB +0.0016 F1).
+SPLIT_LINE_WORDS: float = 150
+SENTENCE_LINES_SHARE = 0.8
+_SENTENCE_LINE_END = re.compile(r"""[.!?…。！？।]["'”’»)\]]*$""")
+_UNSPACED_STOP = re.compile(r"""[。！？]["'”’」』)）]*$""")
 
 
 def _line_words(line: str) -> float:
     return len(_WORD.findall(line))
 
 
+def _sentence_lines(lines: list[str]) -> bool:
+    if len(lines) < 2 or not all(lines):
+        return False
+    ends = sum(1 for line in lines if _SENTENCE_LINE_END.search(line))
+    return ends >= SENTENCE_LINES_SHARE * len(lines)
+
+
+def _join_lines(lines: list[str]) -> str:
+    """Lines as one: a space between them, none after a full stop of a script without spaces."""
+    parts = [lines[0]]
+    for previous, line in pairwise(lines):
+        parts.append(line if _UNSPACED_STOP.search(previous) else f" {line}")
+    return "".join(parts)
+
+
 def parse_text(text: str, split: bool = True) -> ParsedPage:
-    """Plain text as given: one block a line, blank lines separate groups; a one-line text
-    (and any line of SPLIT_LINE_WORDS words or more) is cut into pseudo-paragraphs, each its
-    own group. `split=False`: lines as they are (an HTML extractor's output)."""
+    """Plain text as given: one block a line, blank lines separate groups; a one-line text, a
+    text of sentence lines and any line of SPLIT_LINE_WORDS words or more are cut into
+    pseudo-paragraphs, each its own group. `split=False`: lines as they are (an HTML
+    extractor's output)."""
     lines = normalize_lines(text.splitlines())
+    if split and _sentence_lines(lines):
+        lines = [_join_lines(lines)]
     one_line = split and sum(1 for line in lines if line) == 1
     blocks: list[Block] = []
     group = 0

@@ -1,5 +1,6 @@
 """One-block articles: a labelled body joined into one line (as RSS `content` often arrives),
-sent as `text`; how much of it the extracted body keeps.
+or laid out one sentence a line (`shape="sentences"`), sent as `text`; how much of it the
+extracted body keeps.
 
 Per page: recall and precision of the output against the body with the extraction metric (token
 4-gram multisets, `ngram_prf`). Reported: mean recall, the distribution (p10, min), how many
@@ -17,6 +18,7 @@ from typing import Any
 
 from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import extract
+from canonry.workers.clean.sentences import split_sentences
 from canonry.workers.eval.extraction import ngram_prf
 from canonry.workers.jsonl import read_jsonl
 
@@ -26,6 +28,14 @@ TARGET_RECALL = 0.95
 def one_line(body: str) -> str:
     """The body with every line break (and run of whitespace) made one space."""
     return " ".join(body.split())
+
+
+def sentence_lines(body: str) -> str:
+    """The body one sentence a line, no blank line."""
+    return "\n".join(split_sentences(one_line(body)))
+
+
+SHAPES = {"line": one_line, "sentences": sentence_lines}
 
 
 def labelled_bodies(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -55,8 +65,12 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
 
-def evaluate_oneblock(paths: Iterable[str | Path], limit: int | None = None) -> dict[str, Any]:
-    """Per file: the one-line bodies through the real `extract`, scored against the body."""
+def evaluate_oneblock(
+    paths: Iterable[str | Path], limit: int | None = None, shape: str = "line"
+) -> dict[str, Any]:
+    """Per file: the bodies in `shape` (see SHAPES) through the real `extract`, scored against
+    the body."""
+    reshape = SHAPES[shape]
     result: dict[str, Any] = {}
     for path in paths:
         pages: list[dict[str, Any]] = []
@@ -64,7 +78,7 @@ def evaluate_oneblock(paths: Iterable[str | Path], limit: int | None = None) -> 
         for page in labelled_bodies(path):
             if limit is not None and len(pages) >= limit:
                 break
-            text = extract(RawArticle(url=page["url"], text=one_line(page["body"]))).text
+            text = extract(RawArticle(url=page["url"], text=reshape(page["body"]))).text
             p, r = ngram_prf(text, page["body"])
             pages.append({"id": page["id"], "url": page["url"], "p": p, "r": r,
                           "empty": not text.strip()})
