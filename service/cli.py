@@ -112,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     extraction.add_argument("file")
     extraction.add_argument("--mode", choices=["html", "text"], help="only this mode")
     extraction.add_argument("--limit", type=int, help="first N pages only")
+    oneblock = kinds.add_parser(
+        "oneblock", help="one-block articles: labelled bodies joined into one line, sent as "
+                         "text; recall of the extracted body (mean, p10, min, pages < 0.95)")
+    oneblock.add_argument("files", nargs="+", metavar="file",
+                          help="labelled jsonl(.gz) with expected_body, or a seeds directory")
+    oneblock.add_argument("--limit", type=int, help="first N pages of each file only")
+    oneblock.add_argument("--worst", type=int, default=0, help="list the N worst pages")
+    oneblock.add_argument("--shape", choices=["line", "sentences"], default="line",
+                          help="the body as one line, or one sentence a line")
     dedup = kinds.add_parser("dedup", help="duplicate detection: pairwise P/R/F1 and ARI")
     dedup.add_argument("file")
     dedup.add_argument("--limit", type=int, help="first N articles only")
@@ -180,6 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         modes = [args.mode] if args.mode else None
         print(format_report(evaluate_extraction(args.file, modes=modes, limit=args.limit)))
+        return 0
+    if args.command == "eval" and args.kind == "oneblock":
+        from canonry.workers.eval import oneblock
+
+        result = oneblock.evaluate_oneblock(args.files, limit=args.limit,
+                                            shape=args.shape)
+        print(oneblock.format_report(result, worst=args.worst))
         return 0
     if args.command == "eval" and args.kind == "dedup":
         from canonry.workers.eval.dedup import evaluate_dedup, format_report

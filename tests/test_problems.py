@@ -77,7 +77,9 @@ async def test_too_large_body_is_413(client: TestClient) -> None:
         (with_(published_at="11 Feb 2016"), "published_at"),
         (with_(published_at="2016-02-11"), "published_at"),
         (with_(published_at="2016-02-11T09:30:00 UTC"), "published_at"),  # ISO with a zone name
-        (with_(text="binary\x00junk\x01\x02"), "text"),
+        (with_(text="\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01"
+                    "\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"), "text"),  # a PNG header
+        (with_(title="\x00" * 20 + "x"), "title"),  # NUL-heavy
         (with_(language="not a tag!"), "language"),
         (with_(metadata=["not", "an", "object"]), "metadata"),
         (with_(text=12345), "text"),
@@ -114,6 +116,19 @@ async def test_empty_after_cleaning_is_accepted_then_failed_with_its_reason(
     assert status["status"] == "failed" and status["attempts"] == 1
     assert status["error"]["code"] == "empty_after_cleaning"
     assert "boilerplate" in status["error"]["message"]
+
+
+async def test_a_one_paragraph_wire_story_is_done_not_empty(client: TestClient) -> None:
+    """RSS `content` without line breaks (issue 9) used to end `empty_after_cleaning`."""
+    from tests.test_oneblock import WIRE_STORY
+
+    response = await client.post("/ingest", json=with_(text=WIRE_STORY))
+    assert response.status == 202
+    await drained(client.app[QUEUE])
+    status = await (await client.get((await response.json())["status_url"])).json()
+    assert status["status"] == "done", status
+    document = await (await client.get(f"/documents/{status['document_id']}")).json()
+    assert " ".join(document["text"].split()) == " ".join(WIRE_STORY.split())
 
 
 async def test_batch_with_one_bad_article_is_rejected_whole(client: TestClient) -> None:

@@ -4,11 +4,17 @@ runs every test on the embedded default, PostgreSQL, and PostgreSQL + Redis)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aiohttp.test_utils import TestClient
 
+from canonry.service.keys import QUEUE
+from canonry.service.worker_process import drained
+
 ARTICLE = {"url": "https://example.org/a", "text": "A sentence long enough to be an article body "
            "survives cleaning. It has two sentences, and a third one too, for good measure."}
+CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 SQL_WORDS = ("INSERT", "SELECT", "asyncpg", "sqlalchemy", "Traceback")
 
 
@@ -75,3 +81,54 @@ async def test_a_body_that_is_not_its_content_encoding_is_400(client: TestClient
 ])
 async def test_ids_and_urls_that_cannot_exist_are_404(client: TestClient, path: str) -> None:
     await problem(await client.get(path), 404)
+
+
+STRAY = "Stray\x08 controls \x1bin a page\x00 are dropped. "
+
+
+async def _done_document(client: TestClient, status_url: str) -> dict:
+    await drained(client.app[QUEUE])
+    status = await (await client.get(status_url)).json()
+    assert status["status"] == "done", status
+    return await (await client.get(f"/documents/{status['document_id']}")).json()
+
+
+@pytest.mark.parametrize("control", ["\x08", "\x1b", "\x00", "\x01\x7f\x1f"])
+async def test_stray_control_characters_are_dropped_not_refused(
+    client: TestClient, control: str
+) -> None:
+    text = ARTICLE["text"].replace("body ", f"body{control} ") + " " + STRAY + ARTICLE["text"]
+    article = {**ARTICLE, "text": text, "title": f"A title{control}"}
+    response = await client.post("/ingest", json=article)
+    assert response.status == 202, await response.text()
+    receipt = await response.json()
+    document = await _done_document(client, receipt["status_url"])
+    assert not CONTROLS.search(document["text"]) and not CONTROLS.search(document["title"])
+    assert "Stray controls in a page are dropped." in document["text"]
+    # The ingest id is that of the text without them: the same article again, or sent clean,
+    # is the same ingest.
+    again = await (await client.post("/ingest", json=article)).json()
+    assert again["ingest_id"] == receipt["ingest_id"]
+    clean = {**article, "text": CONTROLS.sub("", text), "title": "A title"}
+    assert (await (await client.post("/ingest", json=clean)).json())["ingest_id"] == \
+        receipt["ingest_id"]
+
+
+async def test_a_batch_with_stray_controls_is_accepted_whole(client: TestClient) -> None:
+    articles = [{**ARTICLE, "url": "https://example.org/b", "html":
+                 f"<html><body><p>{STRAY}{ARTICLE['text']}</p></body></html>", "text": None},
+                {**ARTICLE, "url": "https://example.org/c", "text": STRAY + ARTICLE["text"]}]
+    response = await client.post("/ingest", json={"articles": articles})
+    assert response.status == 202, await response.text()
+    for receipt in (await response.json())["receipts"]:
+        document = await _done_document(client, receipt["status_url"])
+        assert not CONTROLS.search(document["text"])
+
+
+async def test_binary_data_is_still_422_naming_the_field(client: TestClient) -> None:
+    png = ("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00"
+           "\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\nIDATx\x9cc\x00\x01\x00\x00\x05\x00\x01")
+    articles = [ARTICLE, {**ARTICLE, "url": "https://example.org/png", "text": png}]
+    body = await problem(await client.post("/ingest", json={"articles": articles}), 422)
+    assert [e["field"] for e in body["errors"]] == ["articles[1].text"]
+    assert "binary data" in body["errors"][0]["message"]

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from canonry.workers.clean import rules
 from canonry.workers.clean.body import (
@@ -37,6 +37,17 @@ class CleanOptions:
     # What survives inside the body's run.
     keep: frozenset[Label] = frozenset({Label.PROSE, Label.SHORT, Label.DATA})
     body: BodyOptions = DEFAULT_BODY
+
+
+def pseudo_paragraph_options(body: BodyOptions) -> BodyOptions:
+    """How a pseudo-paragraph (sentences of one long line, see `parse.parse_text`) is labelled:
+    by its length and the marker rules only. The shape rules that tell a menu or a teaser from
+    a paragraph (Title Case start, no sentence end, few stopwords) judge a line as it was laid
+    out; a pseudo-paragraph's start and end are where the splitter cut, and a table or list
+    joined into the line reads as few stopwords (measured: one-line dev bodies, see
+    `eval/oneblock.py`)."""
+    return replace(body, headline_teasers=False, min_stopword_density=0.0,
+                   unpunctuated_prose_words=body.prose_words)
 
 
 DEFAULT_OPTIONS = CleanOptions()
@@ -173,7 +184,9 @@ def clean_blocks(
     if options.captions:
         work = drop_captions(work)
     stop = rules.stopwords(language)
-    labels = [label_block(b.text, stop, options.body, is_chrome) for b in work]
+    pseudo_body = pseudo_paragraph_options(options.body)
+    labels = [label_block(b.text, stop, pseudo_body if b.pseudo else options.body, is_chrome)
+              for b in work]
     labels = mark_data_runs([b.text for b in work], labels, options.body)
     if options.select_run:
         start, end = select_run(labels, options.body)
