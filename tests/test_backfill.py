@@ -24,14 +24,17 @@ from warcio.warcwriter import WARCWriter
 
 from canonry.schemas.api import ArticleIn
 from canonry.schemas.tables import documents, ingests, provenance
+from canonry.service.app import create_app
 from canonry.service.backfill import BackfillOptions, backfill
 from canonry.service.config import Settings
 from canonry.service.ingest import new_ingests
+from canonry.service.keys import QUEUE
 from canonry.service.migrations import upgrade
+from canonry.service.worker_process import drained
 from canonry.workers.adapters.sql.store import SqlStore as Store
 from canonry.workers.jsonl import read_jsonl
 from tests import synthetic
-from tests.servers import create_database, drop_database
+from tests.servers import api_client, create_database, drop_database
 from tests.shared_data import seeds, shared_dir
 
 STORY = synthetic.story(1)
@@ -260,3 +263,35 @@ async def test_a_killed_backfill_rerun_ends_like_a_clean_run(
         assert summary["resumed"] == at_kill and summary["read"] == len(articles) - at_kill
         assert await status_counts(store) == {"done": len(articles)}
         assert await document_view(store) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_backfill_ends_like_posting_over_http(
+    settings: Settings, tmp_path: Path, postgres_admin_url: str, backend: str
+) -> None:
+    # The syndication dev set plus the seeds, once through `canonry backfill`, once posted
+    # to the API in batches: the same stories, the same copies, the same texts.
+    fields = ("url", "text", "html", "title", "published_at", "source", "language")
+    rows = read_jsonl(shared_dir() / "data" / "syndication-dev.jsonl.gz")
+    articles = [{k: v for k, v in row.items() if k in fields} for row in rows]
+    articles += [{"url": f"https://seed.example/{path.stem}", "text": path.read_text()}
+                 for path, _ in seeds()]
+    archive = tmp_path / "all.jsonl"
+    archive.write_text("".join(json.dumps(a) + "\n" for a in articles))
+
+    summary = await backfill(settings, [str(archive)], BackfillOptions(progress=False))
+    assert summary.outcomes is not None and summary.outcomes["failed"] == {}
+    async with connected(settings) as store:
+        backfilled = await document_view(store)
+
+    async with fresh_database(settings, postgres_admin_url, tmp_path) as other, \
+            api_client(create_app(other)) as client:
+        for start in range(0, len(articles), 100):
+            response = await client.post("/ingest", json={"articles": articles[start:start + 100]})
+            assert response.status == 202, await response.text()
+        await drained(client.app[QUEUE])
+        async with connected(other) as store:
+            posted = await document_view(store)
+    assert len(backfilled) == summary.outcomes["new_documents"] > 100
+    assert backfilled == posted
