@@ -25,6 +25,7 @@ from warcio.warcwriter import WARCWriter
 from canonry.schemas.api import ArticleIn
 from canonry.schemas.tables import documents, ingests, provenance
 from canonry.service.app import create_app
+from canonry.service.backends import open_backends
 from canonry.service.backfill import BackfillOptions, backfill
 from canonry.service.config import Settings
 from canonry.service.ingest import new_ingests
@@ -34,8 +35,9 @@ from canonry.service.worker_process import drained
 from canonry.workers.adapters.sql.store import SqlStore as Store
 from canonry.workers.jsonl import read_jsonl
 from tests import synthetic
-from tests.servers import api_client, create_database, drop_database
+from tests.servers import api_client, create_database, delete_prefix, drop_database
 from tests.shared_data import seeds, shared_dir
+from tests.test_production import finished, start_worker, worker_env
 
 STORY = synthetic.story(1)
 
@@ -295,3 +297,61 @@ async def test_backfill_ends_like_posting_over_http(
             posted = await document_view(store)
     assert len(backfilled) == summary.outcomes["new_documents"] > 100
     assert backfilled == posted
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["redis"])
+async def test_a_bounded_backfill_killed_while_it_waits_resumes_on_redis(
+    settings: Settings, tmp_path: Path, postgres_admin_url: str, backend: str
+) -> None:
+    # Production: the backfill only enqueues; with no worker running, it fills its lane to
+    # CANONRY_BACKFILL_MAX_QUEUED and waits there (back-pressure) — where it is killed. Run
+    # again beside two workers, it continues from its checkpoint and ends like a clean run.
+    articles = synthetic.articles(60)
+    archive = tmp_path / "wire.jsonl"
+    archive.write_text("".join(json.dumps({k: v for k, v in a.items() if k != "cluster"})
+                               + "\n" for a in articles))
+    bound = 40
+
+    async def backfill_process(config: Settings, *extra: str) -> asyncio.subprocess.Process:
+        env = {**worker_env(config), "CANONRY_BACKFILL_MAX_QUEUED": str(bound)}
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "canonry.service.cli", "backfill", str(archive), "--batch",
+            "10", "--no-progress", *extra, env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+
+    async def with_workers(config: Settings, *extra: str) -> dict:
+        workers = [await start_worker(worker_env(config)) for _ in range(2)]
+        process = await backfill_process(config, "--wait", "--json", *extra)
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()[-2000:]
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+            await finished(worker)
+        return json.loads(out)
+
+    async with fresh_database(settings, postgres_admin_url, tmp_path) as clean:
+        clean = replace(clean, redis_prefix=settings.redis_prefix + "-clean")
+        await with_workers(clean)
+        async with connected(clean) as store:
+            expected = await document_view(store)
+        await delete_prefix(clean.redis_url or "", clean.redis_prefix)
+
+    victim = await backfill_process(settings)
+    async with connected(settings) as store, open_backends(settings) as backends:
+        name = str(archive.resolve())
+        async with asyncio.timeout(120):
+            while (await backends.queue.backfill.stats()).depth < bound:
+                assert victim.returncode is None, (await victim.communicate())[1].decode()
+                await asyncio.sleep(0.05)
+        at_kill = await store.checkpoint(name)
+        assert victim.returncode is None and at_kill < len(articles)  # waiting, halfway
+        victim.send_signal(signal.SIGKILL)
+        assert await victim.wait() == -signal.SIGKILL
+        assert (await backends.queue.backfill.stats()).depth <= bound + 10  # one batch over
+
+        summary = await with_workers(settings)
+        assert summary["resumed"] == at_kill
+        assert summary["read"] == len(articles) - at_kill
+        assert await status_counts(store) == {"done": len(articles)}
+        assert await document_view(store) == expected
