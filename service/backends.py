@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -162,7 +163,10 @@ async def _open_backends(settings: Settings) -> AsyncIterator[Backends]:
             finally:
                 await client.aclose()
         else:
-            queue = LanedQueue(InProcessQueue(), InProcessQueue())
+            # In-process lanes: a live article never shares this process's workers with a
+            # backfill (the embedded database is locked by one process; beside PostgreSQL a
+            # backfill runs its own workers), so its batches need no cap.
+            queue = LanedQueue(InProcessQueue(), InProcessQueue(), backfill_batch=sys.maxsize)
             try:
                 yield Backends(store, queue, MemoryIndex(), LocalEvents(), store.engine)
             finally:

@@ -3,9 +3,9 @@
 A backfill of millions of archived articles must not stand between a feed's new article and
 the workers. So the backfill enqueues to a lane of its own (a second Redis stream, or a second
 in-process queue), and every `receive` takes from the live lane first and fills the rest of the
-batch from the backfill lane: live work waits at most for the batches already being
-processed. Under a constant live load the backfill waits — by design: archives can wait, news
-cannot.
+batch from the backfill lane, at most BACKFILL_BATCH of them: live work waits at most for the
+(small) batches already being processed. Under a constant live load the backfill waits — by
+design: archives can wait, news cannot.
 
 Any pair of `WorkQueue`s composes; a delivery from the backfill lane carries its lane in its
 token, so its answer (ack, retry, dead letter) goes back to the queue it came from. The lanes
@@ -25,10 +25,18 @@ _BACKFILL = "backfill:"  # the token prefix of deliveries from the backfill lane
 T = TypeVar("T")
 
 
+# Most backfill messages one receive takes. A live article waits for the batches in flight
+# when it arrives; with whole batches (100) of archive pages in flight, 2 processes x 2
+# batches, that was up to 23 s on two cores (bench/backfill.py); with 20 it is a few seconds.
+BACKFILL_BATCH = 20
+
+
 class LanedQueue:
-    def __init__(self, live: WorkQueue, backfill: WorkQueue) -> None:
+    def __init__(self, live: WorkQueue, backfill: WorkQueue,
+                 backfill_batch: int = BACKFILL_BATCH) -> None:
         self.live = live
         self.backfill = backfill
+        self.backfill_batch = backfill_batch
 
     async def enqueue(self, ingest_ids: Sequence[str]) -> None:
         await self.live.enqueue(ingest_ids)
@@ -44,9 +52,10 @@ class LanedQueue:
 
     async def _take(self, max_count: int) -> list[Delivery]:
         batch = await self.live.receive(max_count, 0)
-        if len(batch) < max_count:
+        room = min(max_count - len(batch), self.backfill_batch)
+        if room > 0:
             batch += [replace(d, token=_BACKFILL + d.token)
-                      for d in await self.backfill.receive(max_count - len(batch), 0)]
+                      for d in await self.backfill.receive(room, 0)]
         return batch
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
