@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -35,7 +36,10 @@ from sqlalchemy import func, select
 
 from canonry.schemas.tables import ingests
 from canonry.service import keys
+from canonry.service.auth import Authenticator, auth_middleware, parse_api_keys
 from canonry.service.backends import Backends
+from canonry.service.config import Settings
+from canonry.service.problems import problem_middleware
 from canonry.service.routes import METRICS_PATH
 from canonry.workers.outage import Outage
 from canonry.workers.ports import QueueStats
@@ -201,13 +205,17 @@ def metrics_response() -> web.Response:
     return response
 
 
-def metrics_app(backends: Backends) -> web.Application:
-    """The tiny app `canonry worker` serves on CANONRY_METRICS_PORT: GET /metrics only."""
-
+def metrics_app(backends: Backends, settings: Settings) -> web.Application:
+    """The tiny app `canonry worker` serves on CANONRY_METRICS_PORT: GET /metrics only, behind
+    the same key and scope as the API's (CANONRY_METRICS_SCOPE; open by default)."""
     async def metrics(request: web.Request) -> web.Response:
         await refresh_queue_stats(backends)
         return metrics_response()
 
-    app = web.Application()
+    middlewares: list[Any] = []
+    if api_keys := parse_api_keys(settings.api_keys):
+        scopes = {("GET", METRICS_PATH): settings.metrics_scope}
+        middlewares = [problem_middleware, auth_middleware(Authenticator(api_keys, scopes))]
+    app = web.Application(middlewares=middlewares)
     app.router.add_get(METRICS_PATH, metrics)
     return app

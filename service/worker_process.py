@@ -61,7 +61,7 @@ async def metrics_server(settings: Settings, backends: Backends) -> AsyncIterato
     if settings.metrics_port is None:
         yield
         return
-    runner = web.AppRunner(metrics_app(backends), access_log=None)
+    runner = web.AppRunner(metrics_app(backends, settings), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.metrics_port)

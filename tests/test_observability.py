@@ -30,7 +30,7 @@ from canonry.service.config import Settings
 from canonry.service.keys import QUEUE
 from canonry.service.worker_process import drained
 from tests import synthetic
-from tests.servers import PrivateRedis, api_client, free_port
+from tests.servers import AUTH_HEADERS, TEST_API_KEY, PrivateRedis, api_client, free_port
 from tests.test_production import worker_env
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -319,3 +319,35 @@ async def test_canonry_worker_serves_its_metrics(settings: Settings) -> None:
     assert value(samples, "canonry_batch_seconds_count") >= 1
     assert gauge(samples, "canonry_queue_up") == 1
     assert gauge(samples, "canonry_dead_letters") == 0
+
+
+@pytest.mark.parametrize("backend", ["redis"])
+async def test_a_workers_metrics_take_the_apis_key_and_scope(settings: Settings) -> None:
+    port = free_port()
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "canonry.service.cli", "worker",
+        env=worker_env(settings, CANONRY_METRICS_PORT=str(port), CANONRY_API_KEYS=
+                       f"{TEST_API_KEY}=admin,reader-key-of-16-chars=read",
+                       CANONRY_METRICS_SCOPE="admin"),
+        stderr=asyncio.subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        async with aiohttp.ClientSession() as session, asyncio.timeout(60):
+            while True:  # until the worker listens
+                try:
+                    async with session.get(url) as response:
+                        anonymous = response.status
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert worker.returncode is None, "the worker exited"
+                    await asyncio.sleep(0.1)  # another process starting: nothing to await
+            async with session.get(url, headers={"X-API-Key": "reader-key-of-16-chars"}) as r:
+                reader = r.status
+            async with session.get(url, headers=AUTH_HEADERS) as response:
+                admin = response.status
+                assert "canonry_queue_depth" in await response.text()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = await worker.communicate()
+    assert worker.returncode == 0, stderr.decode()[-3000:]
+    assert (anonymous, reader, admin) == (401, 403, 200)
