@@ -81,6 +81,13 @@ async def document_view(store: Store) -> set[tuple[frozenset[str], str]]:
     return {(frozenset(copies[document_id]), text) for document_id, text in texts.items()}
 
 
+def write_archive(path: Path, articles: list[dict]) -> Path:
+    """A JSONL archive of synthetic articles (their `cluster` label left out)."""
+    path.write_text("".join(json.dumps({k: v for k, v in a.items() if k != "cluster"}) + "\n"
+                            for a in articles))
+    return path
+
+
 def html_pages(count: int) -> list[tuple[str, str]]:
     """Real article pages (the extraction dev set): (URL, HTML)."""
     rows = read_jsonl(shared_dir() / "data" / "extraction-dev.jsonl.gz")
@@ -223,9 +230,7 @@ async def test_a_killed_backfill_rerun_ends_like_a_clean_run(
     settings: Settings, tmp_path: Path, postgres_admin_url: str, backend: str
 ) -> None:
     articles = synthetic.articles(150)
-    archive = tmp_path / "wire.jsonl"
-    archive.write_text("".join(json.dumps({k: v for k, v in a.items() if k != "cluster"})
-                               + "\n" for a in articles))
+    archive = write_archive(tmp_path / "wire.jsonl", articles)
     command = [sys.executable, "-m", "canonry.service.cli", "backfill", str(archive),
                "--batch", "25", "--no-progress"]
 
@@ -308,9 +313,7 @@ async def test_a_bounded_backfill_killed_while_it_waits_resumes_on_redis(
     # CANONRY_BACKFILL_MAX_QUEUED and waits there (back-pressure) — where it is killed. Run
     # again beside two workers, it continues from its checkpoint and ends like a clean run.
     articles = synthetic.articles(60)
-    archive = tmp_path / "wire.jsonl"
-    archive.write_text("".join(json.dumps({k: v for k, v in a.items() if k != "cluster"})
-                               + "\n" for a in articles))
+    archive = write_archive(tmp_path / "wire.jsonl", articles)
     bound = 40
 
     async def backfill_process(config: Settings, *extra: str) -> asyncio.subprocess.Process:

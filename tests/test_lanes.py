@@ -5,7 +5,6 @@ archive. The lane composition on both queue kinds, then the whole path on Redis.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from canonry.workers.adapters.redis.queue import RedisStreamQueue
 from canonry.workers.pool import InlineAnalyser
 from canonry.workers.worker import Worker, WorkerOptions
 from tests import synthetic
+from tests.test_backfill import write_archive
 from tests.test_documents_api import ingest
 from tests.test_production import api, run_worker_until_drained, store
 
@@ -85,9 +85,7 @@ async def test_a_live_post_during_a_backfill_is_processed_before_the_archive(
     settings: Settings, api: TestClient, tmp_path: Path
 ) -> None:
     articles = synthetic.articles(120, copies=(1, 1))
-    archive = tmp_path / "archive.jsonl"
-    archive.write_text("".join(json.dumps({"url": a["url"], "text": a["text"]}) + "\n"
-                               for a in articles))
+    archive = write_archive(tmp_path / "archive.jsonl", articles)
     summary = await backfill(settings, [str(archive)], BackfillOptions(batch_size=40))
     assert summary.accepted == len(articles) and summary.outcomes is None  # only enqueued
 
