@@ -8,6 +8,7 @@ import pytest
 from canonry.service.cli import main
 from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import extract
+from canonry.workers.clean.normalize import normalize_line
 from canonry.workers.clean.parse import parse_text
 from canonry.workers.clean.sentences import pseudo_paragraphs, split_sentences
 from canonry.workers.eval.extraction import ngram_prf
@@ -116,3 +117,16 @@ def test_eval_oneblock_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "seeds" in out and "p10" in out and "<0.95" in out
     assert main(["eval", "oneblock", str(seeds), "--shape", "sentences"]) == 0
     assert " 1.000 " in capsys.readouterr().out
+
+
+def test_one_line_text_is_cut_as_its_normalised_form_and_kept_as_written() -> None:
+    """A one-line text is split where its normalised form splits (a German closing “ reads as a
+    closing quote, "204 ℉." as "204 °F.", an initial), and each piece keeps its characters."""
+    sentence = "Die Ärzte sagen „das ist gut.“ Danach kam der Bericht über 204 ℉. Es wird warm. "
+    text = (sentence * 8).strip()
+    blocks = parse_text(text).blocks
+    assert all(b.pseudo for b in blocks) and len(blocks) > 1
+    assert " ".join(b.text for b in blocks) == text
+    assert [b.norm for b in blocks] == [normalize_line(p) for p in pseudo_paragraphs(
+        normalize_line(text))]
+    assert [b.text for b in blocks] != pseudo_paragraphs(text)  # cut elsewhere as written

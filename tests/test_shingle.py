@@ -19,7 +19,10 @@ def test_normalize_unifies_digits_and_compatibility_forms():
 
 
 def test_normalize_drops_invisible_and_keeps_letters_with_marks():
-    assert normalize("zero\u200bwidth soft\u00adhyphen") == "zero width soft hyphen"
+    # Dropped as the cleaner's comparison form drops them (the word they sit in stays one word):
+    # what the fingerprint saw when stored texts were normalised.
+    assert normalize("zero\u200bwidth soft\u00adhyphen") == "zerowidth softhyphen"
+    assert normalize("don’t – “quoted” …") == normalize("don't - \"quoted\" ...") == "dont quoted"
     assert normalize("Café Zürich") == "café zürich"
     thai = "ภาษาไทย"  # vowel signs are combining marks: kept
     assert normalize(thai) == thai

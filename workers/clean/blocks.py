@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from canonry.workers.clean import rules
 from canonry.workers.clean.body import (
@@ -89,7 +89,7 @@ def drop_repeats(
     repeated: list[bool] = []
     copied: list[bool] = []
     for block in blocks:
-        words = rules.line_lower_words(block.text)
+        words = rules.line_lower_words(block.norm)
         k = " ".join(words)
         grams = _grams(words) if len(words) >= long_words else set()
         repeated.append(bool(k) and k in seen)
@@ -105,7 +105,7 @@ def drop_repeats(
         j = i
         while j < len(blocks) and repeated[j]:
             j += 1
-        sizes = [len(rules.line_words(b.text)) for b in blocks[i:j]]
+        sizes = [len(rules.line_words(b.norm)) for b in blocks[i:j]]
         for n, size in zip(range(i, j), sizes, strict=True):
             if size >= long_words or sum(sizes) >= run_words:
                 drop.add(n)
@@ -117,11 +117,11 @@ def drop_teasers(blocks: Sequence[Block], window: int = 3) -> list[Block]:
     """Drop a line ended by an ellipsis when one of the next lines starts with its words."""
     kept: list[Block] = []
     for i, block in enumerate(blocks):
-        if rules.TEASER_END.search(block.text):
-            k = key(block.text)
+        if rules.TEASER_END.search(block.norm):
+            k = key(block.norm)
             following = blocks[i + 1 : i + 1 + window]
             if k and any(
-                key(b.text).startswith(k) and len(b.text) > len(block.text) for b in following
+                key(b.norm).startswith(k) and len(b.norm) > len(block.norm) for b in following
             ):
                 continue
         kept.append(block)
@@ -146,7 +146,7 @@ def drop_captions(blocks: Sequence[Block]) -> list[Block]:
     """Drop photo credits, the caption lines grouped with them, and self-credited captions."""
     drop: set[int] = set()
     for i, block in enumerate(blocks):
-        if is_credit(block.text):
+        if is_credit(block.norm):
             drop.add(i)
             # The caption is printed just before its credit, in the same paragraph group.
             j = i - 1
@@ -154,19 +154,22 @@ def drop_captions(blocks: Sequence[Block]) -> list[Block]:
                 drop.add(j)
                 j -= 1
             # Or, when every line is its own group, the caption-marked line just before.
-            if j == i - 1 and j >= 0 and is_caption(blocks[j].text):
+            if j == i - 1 and j >= 0 and is_caption(blocks[j].norm):
                 drop.add(j)
-        elif is_caption(block.text) and len(rules.line_words(block.text)) <= 60:
+        elif is_caption(block.norm) and len(rules.line_words(block.norm)) <= 60:
             drop.add(i)
     return [b for i, b in enumerate(blocks) if i not in drop]
 
 
 @dataclass(frozen=True, slots=True)
 class Cleaned:
-    """The body's paragraphs, and the lines above it (where a plain-text title sits)."""
+    """The body's paragraphs, and the lines above it (where a plain-text title sits), as
+    written; `paragraph_keys` and `before_keys` are their normalised forms."""
 
     paragraphs: list[str]
     before: list[str]
+    paragraph_keys: list[str] = field(default_factory=list)
+    before_keys: list[str] = field(default_factory=list)
 
 
 def clean_blocks(
@@ -185,18 +188,20 @@ def clean_blocks(
         work = drop_captions(work)
     stop = rules.stopwords(language)
     pseudo_body = pseudo_paragraph_options(options.body)
-    labels = [label_block(b.text, stop, pseudo_body if b.pseudo else options.body, is_chrome)
+    labels = [label_block(b.norm, stop, pseudo_body if b.pseudo else options.body, is_chrome)
               for b in work]
-    labels = mark_data_runs([b.text for b in work], labels, options.body)
+    labels = mark_data_runs([b.norm for b in work], labels, options.body)
     if options.select_run:
         start, end = select_run(labels, options.body)
     else:
         start, end = 0, trim_tail(labels, options.body)
     if start == end:
-        return Cleaned([], [b.text for b in work])
-    paragraphs = [
-        b.text
+        return Cleaned([], [b.text for b in work], [], [b.norm for b in work])
+    body = [
+        b
         for b, (label, _) in zip(work[start:end], labels[start:end], strict=True)
         if label in options.keep
     ]
-    return Cleaned(paragraphs, [b.text for b in work[:start]])
+    before = work[:start]
+    return Cleaned([b.text for b in body], [b.text for b in before],
+                   [b.norm for b in body], [b.norm for b in before])

@@ -20,9 +20,9 @@ from canonry.workers.clean.blocks import (
 )
 from canonry.workers.clean.chrome import ChromeModel, line_keys
 from canonry.workers.clean.language import SAMPLE_CHARS, detect_language
-from canonry.workers.clean.normalize import normalize_line
+from canonry.workers.clean.normalize import normalize_line, tidy_line
 from canonry.workers.clean.parse import ParsedPage, parse_html, parse_text
-from canonry.workers.clean.title import title_from_lines
+from canonry.workers.clean.title import title_index
 
 _LANGUAGE_SAMPLE_LINES = 40
 
@@ -61,7 +61,7 @@ def extract_page(
     counted after its own extraction, so it never counts as evidence against itself."""
     page = parse(article)
     extracted = _extract_page(article, page, chrome, None)
-    return extracted, line_keys(b.text for b in page.blocks)
+    return extracted, line_keys(b.norm for b in page.blocks)
 
 
 def _extract_page(
@@ -76,20 +76,23 @@ def _extract_page(
         options = HTML_OPTIONS if trusted else DEFAULT_OPTIONS
     declared = detect_language("", article.language) if article.language else None
     # The stopword signal needs a language before the body is known: guess it from the page.
-    page_sample = "" if declared else _language_sample(b.text for b in page.blocks)
+    page_sample = "" if declared else _language_sample(b.norm for b in page.blocks)
     page_language = declared or detect_language(page_sample)
     is_chrome = partial(chrome.is_chrome, source_of(article)) if chrome is not None else None
     cleaned = clean_blocks(page.blocks, page_language, options, is_chrome)
     text = "\n\n".join(cleaned.paragraphs)
-    title = normalize_line(article.title) if article.title else None
+    title = tidy_line(article.title) if article.title and normalize_line(article.title) else None
     if not title:
-        title = page.title or (title_from_lines(cleaned.before, text) if text else None)
+        title = page.title
+    if not title and text:
+        found = title_index(cleaned.before_keys, "\n\n".join(cleaned.paragraph_keys))
+        title = cleaned.before[found] if found is not None else None
     language = declared or page_language
     if not declared and text and not page.from_html:
         # The body's own sample; usually the page's longest lines were the body's already, and
         # the detection (the costliest step of cleaning a text page) need not run twice.
         # (An HTML extractor's output is the body already: its language was detected above.)
-        body_sample = _language_sample(cleaned.paragraphs)
+        body_sample = _language_sample(cleaned.paragraph_keys)
         if body_sample != page_sample:
             language = detect_language(body_sample) or page_language
     return Extracted(text=text, title=title, language=language, published_at=page.published_at,

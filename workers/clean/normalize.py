@@ -1,8 +1,10 @@
-"""Display-text normalisation: one spelling for characters that look alike.
+"""Comparison-text normalisation: one spelling for characters that look alike.
 
 Two copies of one story often differ only in typography (seed 002 carries its body twice, once
-with straight and once with curly quotes), so everything downstream compares normalised text.
-This is display text, not shingling tokens: case, punctuation and digits are kept.
+with straight and once with curly quotes), so everything that compares text (the cleaning rules,
+chrome line keys, title matching, the fingerprint) compares normalised text. The stored text is
+the publisher's: `tidy_line` only collapses spaces and trims line ends; `normalize_line` is the
+key computed beside it. Case, punctuation and digits are kept in both.
 """
 
 from __future__ import annotations
@@ -61,3 +63,45 @@ def normalize_lines(lines: Sequence[str]) -> list[str]:
     text = _translate(unicodedata.normalize("NFKC", "\n".join(lines)))
     text = _SPACES.sub(" ", _CONTROL.sub(" ", text))
     return [line.strip() for line in text.split("\n")]
+
+
+# Display text: ASCII spaces, tabs and controls collapse; other spaces (NBSP, thin and
+# ideographic spaces) are the publisher's and stay, as do all other characters.
+_DISPLAY_SPACES = re.compile(r"[ \x00-\x09\x0b-\x1f\x7f-\x9f]+")
+
+
+def tidy_line(line: str) -> str:
+    """The line as written, with runs of ASCII spaces, tabs and control characters made one
+    space and the ends trimmed: what the stored text keeps of a line."""
+    return _DISPLAY_SPACES.sub(" ", line).strip()
+
+
+def compare_text(text: str) -> str:
+    """The normalised form of a whole text, line by line: what fingerprints and exact-text
+    hashes are computed on, so a copy that differs only in typography is the same text. The
+    identity on a text that is normalised already (what older versions stored)."""
+    return "\n".join(normalize_lines(text.splitlines()))
+
+
+def normalized_offsets(line: str) -> tuple[str, list[int], list[int]]:
+    """The line normalised piece by piece (a character with the combining marks after it), with
+    where each piece starts in the normalised text and in `line`: so that cuts decided on the
+    normalised form (between sentences) can be made in the text as written. Spaces are not
+    collapsed here; otherwise each piece is what `normalize_line` makes of it."""
+    pieces: list[str] = []
+    starts: list[int] = []
+    for i, ch in enumerate(line):
+        if pieces and unicodedata.combining(ch):
+            pieces[-1] += ch
+        else:
+            pieces.append(ch)
+            starts.append(i)
+    normalized: list[str] = []
+    offsets: list[int] = []
+    at = 0
+    for piece in pieces:
+        offsets.append(at)
+        folded = _CONTROL.sub(" ", _translate(unicodedata.normalize("NFKC", piece)))
+        normalized.append(folded)
+        at += len(folded)
+    return "".join(normalized), offsets, starts

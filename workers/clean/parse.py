@@ -7,10 +7,10 @@ a caption and its credit printed on consecutive lines stay recognisable as one u
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
@@ -19,8 +19,13 @@ from lxml.html import HtmlElement
 from trafilatura.metadata import examine_meta, extract_meta_json, extract_title, extract_url
 from trafilatura.utils import load_html
 
-from canonry.workers.clean.normalize import normalize_line, normalize_lines
-from canonry.workers.clean.sentences import pseudo_paragraphs
+from canonry.workers.clean.normalize import (
+    normalize_line,
+    normalize_lines,
+    normalized_offsets,
+    tidy_line,
+)
+from canonry.workers.clean.sentences import paragraph_spans
 
 # Measured on extraction-dev (4-gram F1 / pages per second, one core, trafilatura 2.3.1), alone:
 # defaults 0.953 / 29; without comments 0.960 / 38; + favor_precision 0.965 / 32;
@@ -43,10 +48,18 @@ _UNSAFE_LINK = re.compile(r"[\x00-\x20\x7f<>\"\\`{}|^]")
 
 @dataclass(frozen=True, slots=True)
 class Block:
+    """`text` as the publisher wrote it (spaces tidied); `norm` its normalised form
+    (`normalize_line`), which every rule compares. Without `norm`, `text` is normalised."""
+
     text: str
     group: int
     # Cut from one long line between sentences (see `sentences.py`), not a line as sent.
     pseudo: bool = False
+    norm: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.norm:
+            object.__setattr__(self, "norm", normalize_line(self.text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +96,30 @@ def _sentence_lines(lines: list[str]) -> bool:
     return ends >= SENTENCE_LINES_SHARE * len(lines)
 
 
-def _join_lines(lines: list[str]) -> str:
-    """Lines as one: a space between them, none after a full stop of a script without spaces."""
+def _join_lines(lines: list[str], keys: list[str]) -> str:
+    """Lines as one: a space between them, none after a full stop of a script without spaces
+    (as the normalised `keys` of the lines end)."""
     parts = [lines[0]]
-    for previous, line in pairwise(lines):
+    for previous, line in zip(keys, lines[1:], strict=False):
         parts.append(line if _UNSPACED_STOP.search(previous) else f" {line}")
     return "".join(parts)
+
+
+def _pseudo_paragraphs(line: str) -> list[str]:
+    """`pseudo_paragraphs` of a line as written, cut where they cut its normalised form: the
+    splitter reads closing quotes, ellipses and abbreviations ("204 °F." from "204 ℉.") as the
+    rules do."""
+    normalized, offsets, starts = normalized_offsets(line)
+    pieces = []
+    for a, b in paragraph_spans(normalized):
+        # A cut inside what one character became (℉ → °F) falls after that character.
+        start = starts[i] if (i := bisect_left(offsets, a)) < len(starts) else len(line)
+        end = len(line)
+        if b < len(normalized) and (j := bisect_left(offsets, b)) < len(starts):
+            end = starts[j]
+        if piece := line[start:end].strip():
+            pieces.append(piece)
+    return pieces
 
 
 def parse_text(text: str, split: bool = True) -> ParsedPage:
@@ -96,22 +127,28 @@ def parse_text(text: str, split: bool = True) -> ParsedPage:
     text of sentence lines and any line of SPLIT_LINE_WORDS words or more are cut into
     pseudo-paragraphs, each its own group. `split=False`: lines as they are (an HTML
     extractor's output)."""
-    lines = normalize_lines(text.splitlines())
-    if split and _sentence_lines(lines):
-        lines = [_join_lines(lines)]
-    one_line = split and sum(1 for line in lines if line) == 1
+    raw = text.splitlines()
+    keys = normalize_lines(raw)
+    # A line is blank when its normalised form is (spaces, invisible characters only).
+    lines = [tidy_line(line) if key else "" for line, key in zip(raw, keys, strict=True)]
+    if split and _sentence_lines(keys):
+        kept = [n for n, key in enumerate(keys) if key]
+        lines = [_join_lines([lines[n] for n in kept], [keys[n] for n in kept])]
+        keys = [normalize_line(lines[0])]
+    one_line = split and sum(1 for key in keys if key) == 1
     blocks: list[Block] = []
     group = 0
-    for line in lines:
-        if not line:
+    for line, key in zip(lines, keys, strict=True):
+        if not key:
             group += 1
             continue
-        if split and (one_line or _line_words(line) >= SPLIT_LINE_WORDS):
-            for paragraph in pseudo_paragraphs(line):
-                blocks.append(Block(paragraph, group, pseudo=True))
-                group += 1
+        if split and (one_line or _line_words(key) >= SPLIT_LINE_WORDS):
+            for paragraph in _pseudo_paragraphs(line):
+                if norm := normalize_line(paragraph):
+                    blocks.append(Block(paragraph, group, pseudo=True, norm=norm))
+                    group += 1
             continue
-        blocks.append(Block(line, group))
+        blocks.append(Block(line, group, norm=key))
     return ParsedPage(blocks)
 
 
@@ -164,9 +201,9 @@ def parse_html(
         return ParsedPage([], from_html=True, links=links)
     page = parse_text(doc.text or "", split=False)
     # trafilatura separates paragraphs by single newlines: every line is its own group.
-    blocks = [Block(b.text, i) for i, b in enumerate(page.blocks)]
-    title = normalize_line(title) if title else None
-    if blocks and title and _words(blocks[0].text) == _words(title):
+    blocks = [Block(b.text, i, norm=b.norm) for i, b in enumerate(page.blocks)]
+    title = tidy_line(title) if title and normalize_line(title) else None
+    if blocks and title and _words(blocks[0].norm) == _words(normalize_line(title)):
         blocks = blocks[1:]  # the headline printed above the body is the title, not the body
     return ParsedPage(blocks, title=title, published_at=_parse_date(date), from_html=True,
                       links=links)

@@ -79,6 +79,11 @@ def pseudo_paragraphs(text: str, min_words: int = PSEUDO_PARAGRAPH_WORDS) -> lis
     """`text` cut between sentences into paragraphs of at least `min_words` words (in scripts
     without spaces, two characters count as one word), each as it was written; a short last one
     joins the one before it."""
+    return [piece for a, b in paragraph_spans(text, min_words) if (piece := text[a:b].strip())]
+
+
+def paragraph_spans(text: str, min_words: int = PSEUDO_PARAGRAPH_WORDS) -> list[tuple[int, int]]:
+    """[start, end) of the pseudo-paragraphs `pseudo_paragraphs` cuts `text` into."""
     ends: list[int] = []
     size = 0.0
     for a, b in sentence_spans(text):
@@ -92,4 +97,4 @@ def pseudo_paragraphs(text: str, min_words: int = PSEUDO_PARAGRAPH_WORDS) -> lis
         else:
             ends.append(len(text))
     starts = [0, *ends[:-1]]
-    return [piece for a, b in zip(starts, ends, strict=True) if (piece := text[a:b].strip())]
+    return list(zip(starts, ends, strict=True))

@@ -39,11 +39,19 @@ def _heading_like(line: str) -> bool:
 
 def title_from_lines(before: Sequence[str], body: str) -> str | None:
     """Pick the title among the lines `before` the body (nearest last)."""
+    found = title_index(before, body)
+    return before[found] if found is not None else None
+
+
+def title_index(before: Sequence[str], body: str) -> int | None:
+    """The index in `before` of the title `title_from_lines` picks (compare normalised lines,
+    then take the line as written at that index)."""
     body_words = set(_content_words(body))
     if not body_words:
         return None
     best: tuple[float, int] | None = None
-    candidates = list(before)[-LOOKBACK:]
+    offset = max(0, len(before) - LOOKBACK)
+    candidates = list(before)[offset:]
     for pos, line in enumerate(candidates):
         if not _heading_like(line):
             continue
@@ -58,4 +66,4 @@ def title_from_lines(before: Sequence[str], body: str) -> str | None:
         score = (matched * overlap, pos)
         if best is None or score >= best:
             best = score
-    return candidates[best[1]] if best is not None else None
+    return offset + best[1] if best is not None else None

@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 from datasketch import MinHash
 
+from canonry.workers.clean.normalize import compare_text
 from canonry.workers.dedup.shingle import shingles
 
 # Stored little-endian uint32 whatever the host: affine32 hash values are < 2^32.
@@ -48,7 +49,9 @@ DEFAULT = MinHashConfig()
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    text_hash: str  # sha256 hex of the clean text, as given (utf-8)
+    # sha256 hex of the clean text's normalised form (`compare_text`, utf-8): a copy that differs
+    # only in typography is the same text; the hash of a text stored normalised is unchanged.
+    text_hash: str
     hashvalues: tuple[int, ...]  # MinHash signature, num_perm values < 2^32
     size: int  # number of distinct shingles
 
@@ -100,7 +103,7 @@ def fingerprint(text: str, config: MinHashConfig = DEFAULT) -> Fingerprint:
     shingle_set = shingles(text, config.word_size, config.char_size)
     values = _signature(shingle_set, config)
     return Fingerprint(
-        text_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        text_hash=hashlib.sha256(compare_text(text).encode("utf-8")).hexdigest(),
         hashvalues=tuple(values.tolist()),
         size=len(shingle_set),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from canonry.workers.clean.normalize import compare_text
 from canonry.workers.scripts import UNSPACED_CHAR
 
 # Apostrophes join the word they sit in ("don't" == "don’t" == "dont") instead of splitting it.
@@ -62,9 +63,12 @@ def _map_chars(folded: str) -> str:
 
 def normalize(text: str) -> str:
     """Lower-cased text with punctuation, symbols and quotes removed, every digit mapped to "0"
-    and every run of whitespace made one space. NFKC first, so full-width and compatibility
-    forms (e.g. "Ｈｅｌｌｏ", "①") fold into their plain forms."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    and every run of whitespace made one space. The cleaner's comparison form first
+    (`compare_text`: NFKC, one quote and dash style, invisible characters dropped), so a text as
+    the publisher wrote it shingles as its normalised form did (what was stored before texts
+    kept their characters), and full-width and compatibility forms (e.g. "Ｈｅｌｌｏ", "①")
+    fold into their plain forms."""
+    folded = unicodedata.normalize("NFKC", compare_text(text)).casefold()
     mapped = _map_chars(folded)
     return _SPACES.sub(" ", mapped).strip()
 
