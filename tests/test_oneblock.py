@@ -42,12 +42,21 @@ def test_scripts_without_spaces_and_without_case() -> None:
 
 
 def test_pseudo_paragraphs_keep_the_text_as_written() -> None:
-    sentence = "The council approved the new budget on Tuesday after a long debate. "
-    text = (sentence * 12).strip()
+    text = " ".join(f"The council approved budget number {n} on Tuesday after a long debate."
+                    for n in range(12))
     paragraphs = pseudo_paragraphs(text, min_words=40)
     assert len(paragraphs) == 3  # 12 sentences of 12 words: 4, 4, 4
     assert " ".join(paragraphs) == text
     assert pseudo_paragraphs("北京是首都。上海很大！") == ["北京是首都。上海很大！"]
+
+
+def test_a_sentence_said_again_in_one_line_is_left_out() -> None:
+    body = " ".join(f"Sentence {n} of the story says something new about the vote." for n in
+                    range(8))
+    pasted_twice = f"{body} {body}"
+    assert " ".join(pseudo_paragraphs(pasted_twice)) == body
+    blob = " ".join(["The same sentence, again and again, as a spammer sends it."] * 500)
+    assert pseudo_paragraphs(blob) == ["The same sentence, again and again, as a spammer sends it."]
 
 
 def test_what_is_split_and_what_is_not() -> None:
@@ -122,8 +131,8 @@ def test_eval_oneblock_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_one_line_text_is_cut_as_its_normalised_form_and_kept_as_written() -> None:
     """A one-line text is split where its normalised form splits (a German closing “ reads as a
     closing quote, "204 ℉." as "204 °F.", an initial), and each piece keeps its characters."""
-    sentence = "Die Ärzte sagen „das ist gut.“ Danach kam der Bericht über 204 ℉. Es wird warm. "
-    text = (sentence * 8).strip()
+    text = " ".join(f"Die Ärzte sagen „das ist gut {n}.“ Danach kam der Bericht {n} über 204 ℉. "
+                    f"Es wird warm, Tag {n}." for n in range(8))
     blocks = parse_text(text).blocks
     assert all(b.pseudo for b in blocks) and len(blocks) > 1
     assert " ".join(b.text for b in blocks) == text

@@ -103,7 +103,10 @@ async def test_a_repeated_sentence_is_a_copy_not_a_new_version(client: TestClien
     # At another site, and at the canonical URL itself (the publisher's "new version").
     for url in ("https://copies.example/a", "https://example.org/a"):
         status = await ingest(client, url, BLOB)
-        assert (status["status"], status["match"]) == ("done", "near"), status
+        # The blob is one line: cut into sentence runs, most of its repeats go as a page's
+        # repeated blocks do, and what is left is (near) the article itself; may_replace,
+        # above, guards against the repetition the cleaner cannot see.
+        assert status["status"] == "done" and status["match"] in ("near", "exact"), status
         assert status["document_id"] == first["document_id"]
     after = await document(client, first["document_id"])
     assert (after["text"], after["version"]) == (before["text"], 1)
@@ -125,7 +128,9 @@ async def test_a_text_past_the_stored_maximum_fails_too_long(
     client: TestClient, settings: Settings
 ) -> None:
     first = await ingest(client, "https://example.org/a", SHORT)
-    blob = " ".join([SHORT] * 8000)  # 1 MB: within the body limit, past max_text_chars
+    # ~400 k characters of distinct paragraphs: within the body limit, past max_text_chars
+    # however it is cleaned (a repeated sentence would be cleaned down to one).
+    blob = "\n\n".join(synthetic.story(n) for n in range(150))
     assert settings.max_body_bytes > len(blob) + 1000 and len(blob) > settings.max_text_chars
     for url in ("https://copies.example/a", "https://example.org/a"):
         status = await ingest(client, url, blob)
