@@ -76,8 +76,7 @@ def int_param(request: web.Request, name: str, default: int, low: int, high: int
     # digits, none of which the documented integer is.
     value = int(raw) if _DIGITS.fullmatch(raw) else low - 1
     if not low <= value <= high:
-        raise ProblemError(422, f"query parameter `{name}` must be an integer from {low} to {high}",
-                           slug="validation-error")
+        raise _invalid(name, f"must be an integer from {low} to {high}")
     return value
 
 

@@ -7,7 +7,6 @@ import asyncio
 import gzip
 import io
 import json
-import os
 import signal
 import sys
 import uuid
@@ -86,6 +85,16 @@ def write_archive(path: Path, articles: list[dict]) -> Path:
     path.write_text("".join(json.dumps({k: v for k, v in a.items() if k != "cluster"}) + "\n"
                             for a in articles))
     return path
+
+
+async def start_backfill(config: Settings, archive: Path, *args: str, **env: str
+                         ) -> asyncio.subprocess.Process:
+    """`canonry backfill ARCHIVE --no-progress ARGS` in a process of its own, on `config`'s
+    database (and Redis), output piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "canonry.service.cli", "backfill", str(archive), "--no-progress",
+        *args, env={**worker_env(config), **env}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
 
 
 def html_pages(count: int) -> list[tuple[str, str]]:
@@ -231,8 +240,6 @@ async def test_a_killed_backfill_rerun_ends_like_a_clean_run(
 ) -> None:
     articles = synthetic.articles(150)
     archive = write_archive(tmp_path / "wire.jsonl", articles)
-    command = [sys.executable, "-m", "canonry.service.cli", "backfill", str(archive),
-               "--batch", "25", "--no-progress"]
 
     async def run(config: Settings, *extra: str) -> tuple[int, bytes, bytes]:
         process = await start(config, *extra)
@@ -240,11 +247,7 @@ async def test_a_killed_backfill_rerun_ends_like_a_clean_run(
         return process.returncode or 0, out, err
 
     async def start(config: Settings, *extra: str) -> asyncio.subprocess.Process:
-        env = {**os.environ, "CANONRY_DATABASE_URL": config.database_url,
-               "CANONRY_LOG_LEVEL": "warning"}
-        return await asyncio.create_subprocess_exec(
-            *command, *extra, env=env, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+        return await start_backfill(config, archive, "--batch", "25", *extra)
 
     async with fresh_database(settings, postgres_admin_url, tmp_path) as clean:
         code, _, err = await run(clean)
@@ -317,11 +320,8 @@ async def test_a_bounded_backfill_killed_while_it_waits_resumes_on_redis(
     bound = 40
 
     async def backfill_process(config: Settings, *extra: str) -> asyncio.subprocess.Process:
-        env = {**worker_env(config), "CANONRY_BACKFILL_MAX_QUEUED": str(bound)}
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "canonry.service.cli", "backfill", str(archive), "--batch",
-            "10", "--no-progress", *extra, env=env, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+        return await start_backfill(config, archive, "--batch", "10", *extra,
+                                    CANONRY_BACKFILL_MAX_QUEUED=str(bound))
 
     async def with_workers(config: Settings, *extra: str) -> dict:
         workers = [await start_worker(worker_env(config)) for _ in range(2)]

@@ -36,9 +36,8 @@ TRACKING_PARAMETERS = frozenset({
     "oly_anon_id", "oly_enc_id", "vero_id", "vero_conv", "rb_clickid", "s_cid", "s_kwcid",
     "sr_share", "smid", "smtyp", "spm", "ito", "guccounter", "guce_referrer",
     "guce_referrer_sig", "ns_mchannel", "ns_source", "ns_campaign", "ns_linkname",
-    "ns_fee", "cid_source", "wt.mc_id", "wt_mc_id", "at_medium", "at_campaign", "at_custom1",
-    "at_custom2", "at_custom3", "at_custom4", "at_ptr_name", "at_link_id", "at_link_origin",
-    "xtor", "ref_src", "ref_url", "src_trk", "soc_src", "soc_trk", "trk", "trkcampaign",
+    "ns_fee", "cid_source", "wt.mc_id", "wt_mc_id", "xtor", "ref_src", "ref_url", "src_trk",
+    "soc_src", "soc_trk", "trk", "trkcampaign",
     "amp_js_v", "amp_gsa", "usqp", "dicbo", "__twitter_impression",
 })
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_", "vgo_", "ga_", "fb_", "at_")

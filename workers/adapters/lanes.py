@@ -105,18 +105,13 @@ class LanedQueue:
 
 
 def _split(deliveries: Sequence[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
-    live: list[Delivery] = []
-    backfill: list[Delivery] = []
-    for delivery in deliveries:
-        if delivery.token.startswith(_BACKFILL):
-            backfill.append(replace(delivery, token=delivery.token.removeprefix(_BACKFILL)))
-        else:
-            live.append(delivery)
-    return live, backfill
+    live, backfill = _split_pairs([(d, None) for d in deliveries])
+    return [d for d, _ in live], [d for d, _ in backfill]
 
 
 def _split_pairs(deliveries: Sequence[tuple[Delivery, T]]
-                    ) -> tuple[list[tuple[Delivery, T]], list[tuple[Delivery, T]]]:
+                 ) -> tuple[list[tuple[Delivery, T]], list[tuple[Delivery, T]]]:
+    """By lane, the backfill deliveries with their own queue's token again."""
     live: list[tuple[Delivery, T]] = []
     backfill: list[tuple[Delivery, T]] = []
     for delivery, value in deliveries:
