@@ -5,7 +5,8 @@ import json
 import pytest
 
 from canonry.workers.article import Extracted, RawArticle
-from canonry.workers.clean.extract import extract
+from canonry.workers.clean.blocks import Verdict, key
+from canonry.workers.clean.extract import explain, extract
 from canonry.workers.clean.normalize import tidy_line
 from canonry.workers.eval.extraction import f1, ngram_prf
 from tests.shared_data import shared_dir
@@ -85,3 +86,27 @@ def test_html_metadata() -> None:
     assert out.published_at is not None and out.published_at.year == 2019
     assert out.text.startswith("The council approved") and "Home News" not in out.text
     assert out.language == "en"
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[s["file"] for s in SEEDS])
+def test_explain_gives_every_block_its_verdict(seed: dict) -> None:
+    """The verdicts are the cleaner's own: the kept blocks are exactly the stored body."""
+    text = (SEEDS_DIR / seed["file"]).read_text(encoding="utf-8")
+    explained = explain(RawArticle(url=f"https://seed.example/{seed['file']}", text=text))
+    assert len(explained.verdicts) == len(explained.blocks)
+    kept = [b.text for b, v in zip(explained.blocks, explained.verdicts, strict=True)
+            if v is Verdict.KEPT]
+    assert "\n\n".join(kept) == explained.extracted.text == _extract(seed).text
+
+
+def test_explain_marks_the_pasted_second_body_as_a_repeat() -> None:
+    """Seed 002 pastes its AFP body twice: the second copy is labelled a repeat, not chrome."""
+    [seed] = [s for s in SEEDS if s["file"].startswith("002_")]
+    text = (SEEDS_DIR / seed["file"]).read_text(encoding="utf-8")
+    explained = explain(RawArticle(url="https://seed.example/002", text=text))
+    pairs = list(zip(explained.blocks, explained.verdicts, strict=True))
+    kept = [key(b.norm) for b, v in pairs if v is Verdict.KEPT and len(b.text.split()) >= 25]
+    repeats = {key(b.norm) for b, v in pairs if v is Verdict.REPEAT}
+    assert len(kept) >= 10
+    # Every long paragraph of the body is said again, and the second saying is the repeat.
+    assert set(kept) <= repeats

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from enum import Enum
 
 from canonry.workers.clean import rules
 from canonry.workers.clean.body import (
@@ -76,7 +77,18 @@ def drop_repeats(
     run_words: int = 50,
     contained: float = 0.8,
 ) -> list[Block]:
-    """Drop later copies of what the page already said (seed 002 pastes its whole body twice).
+    """`blocks` without the later copies of what the page already said (see `repeated_blocks`)."""
+    drop = repeated_blocks(blocks, long_words, run_words, contained)
+    return [b for n, b in enumerate(blocks) if n not in drop]
+
+
+def repeated_blocks(
+    blocks: Sequence[Block],
+    long_words: int = 25,
+    run_words: int = 50,
+    contained: float = 0.8,
+) -> set[int]:
+    """Indices of later copies of what the page already said (seed 002 pastes its whole body twice).
 
     Short lines repeat legitimately (an interview's recurring question, a recipe step, a table
     cell), so an identical repeat is dropped only when it is a paragraph of `long_words` words or
@@ -110,12 +122,18 @@ def drop_repeats(
             if size >= long_words or sum(sizes) >= run_words:
                 drop.add(n)
         i = j
-    return [b for n, b in enumerate(blocks) if n not in drop]
+    return drop
 
 
 def drop_teasers(blocks: Sequence[Block], window: int = 3) -> list[Block]:
-    """Drop a line ended by an ellipsis when one of the next lines starts with its words."""
-    kept: list[Block] = []
+    """`blocks` without the teasers `teaser_blocks` finds."""
+    drop = teaser_blocks(blocks, window)
+    return [b for n, b in enumerate(blocks) if n not in drop]
+
+
+def teaser_blocks(blocks: Sequence[Block], window: int = 3) -> set[int]:
+    """Lines ended by an ellipsis when one of the next lines starts with their words."""
+    drop: set[int] = set()
     for i, block in enumerate(blocks):
         if rules.TEASER_END.search(block.norm):
             k = key(block.norm)
@@ -123,9 +141,8 @@ def drop_teasers(blocks: Sequence[Block], window: int = 3) -> list[Block]:
             if k and any(
                 key(b.norm).startswith(k) and len(b.norm) > len(block.norm) for b in following
             ):
-                continue
-        kept.append(block)
-    return kept
+                drop.add(i)
+    return drop
 
 
 def is_credit(text: str) -> bool:
@@ -143,7 +160,13 @@ def is_caption(text: str) -> bool:
 
 
 def drop_captions(blocks: Sequence[Block]) -> list[Block]:
-    """Drop photo credits, the caption lines grouped with them, and self-credited captions."""
+    """`blocks` without the captions and credits `caption_blocks` finds."""
+    drop = caption_blocks(blocks)
+    return [b for i, b in enumerate(blocks) if i not in drop]
+
+
+def caption_blocks(blocks: Sequence[Block]) -> set[int]:
+    """Photo credits, the caption lines grouped with them, and self-credited captions."""
     drop: set[int] = set()
     for i, block in enumerate(blocks):
         if is_credit(block.norm):
@@ -158,18 +181,48 @@ def drop_captions(blocks: Sequence[Block]) -> list[Block]:
                 drop.add(j)
         elif is_caption(block.norm) and len(rules.line_words(block.norm)) <= 60:
             drop.add(i)
-    return [b for i, b in enumerate(blocks) if i not in drop]
+    return drop
+
+
+class Verdict(Enum):
+    """Why a block is in the body or not: one per block given to `clean_blocks`, so the rules'
+    work can be counted (`canonry eval extraction --explain`) and shown (the stripped view)."""
+
+    KEPT = "kept"
+    REPEAT = "repeat"  # the page said it already (`repeated_blocks`)
+    TEASER = "teaser"  # a truncated teaser of the line that follows
+    CAPTION = "caption"  # a photo caption or credit
+    BEFORE_BODY = "before-body"  # above the body's run: navigation, headline, standfirst
+    AFTER_BODY = "after-body"  # below it: the tail (comments, related stories, bios, footers)
+    LEARNED_CHROME = "learned-chrome"  # a line this source prints on many pages
+    BOILERPLATE = "boilerplate"  # share bars, newsletter prompts, "Read more"
+    END_MARKER = "end-marker"  # "Comments", "You may also like": the article is over
+    LINKS = "links"  # a box of links opens
+    META = "meta"  # a dateline or a reading time
+    NOT_PROSE = "not-prose"  # inside the run but neither prose nor enclosed by it
+
+
+# A block inside the run that its label keeps out.
+_LABEL_VERDICT = {
+    Label.CHROME: Verdict.LEARNED_CHROME,
+    Label.BOILER: Verdict.BOILERPLATE,
+    Label.END: Verdict.END_MARKER,
+    Label.LINKS: Verdict.LINKS,
+    Label.META: Verdict.META,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Cleaned:
     """The body's paragraphs, and the lines above it (where a plain-text title sits), as
-    written; `paragraph_keys` and `before_keys` are their normalised forms."""
+    written; `paragraph_keys` and `before_keys` are their normalised forms. `verdicts` has one
+    entry per block given to `clean_blocks`, in order."""
 
     paragraphs: list[str]
     before: list[str]
     paragraph_keys: list[str] = field(default_factory=list)
     before_keys: list[str] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 def clean_blocks(
@@ -179,13 +232,21 @@ def clean_blocks(
     is_chrome: Callable[[str], bool] | None = None,
 ) -> Cleaned:
     """The article body's paragraphs, in order; empty when nothing article-like is found."""
+    verdicts = [Verdict.KEPT] * len(blocks)
+    alive = list(range(len(blocks)))  # index in `blocks` of each block still in `work`
     work = list(blocks)
-    if options.dedupe:
-        work = drop_repeats(work)
-    if options.teasers:
-        work = drop_teasers(work)
-    if options.captions:
-        work = drop_captions(work)
+    steps = ((options.dedupe, repeated_blocks, Verdict.REPEAT),
+             (options.teasers, teaser_blocks, Verdict.TEASER),
+             (options.captions, caption_blocks, Verdict.CAPTION))
+    for enabled, find, verdict in steps:
+        if not enabled:
+            continue
+        drop = find(work)
+        if drop:
+            for n in drop:
+                verdicts[alive[n]] = verdict
+            work = [b for n, b in enumerate(work) if n not in drop]
+            alive = [a for n, a in enumerate(alive) if n not in drop]
     stop = rules.stopwords(language)
     pseudo_body = pseudo_paragraph_options(options.body)
     labels = [label_block(b.norm, stop, pseudo_body if b.pseudo else options.body, is_chrome)
@@ -195,8 +256,15 @@ def clean_blocks(
         start, end = select_run(labels, options.body)
     else:
         start, end = 0, trim_tail(labels, options.body)
+    for n in range(len(work)):
+        if n < start or start == end:
+            verdicts[alive[n]] = Verdict.BEFORE_BODY
+        elif n >= end:
+            verdicts[alive[n]] = Verdict.AFTER_BODY
+        elif labels[n][0] not in options.keep:
+            verdicts[alive[n]] = _LABEL_VERDICT.get(labels[n][0], Verdict.NOT_PROSE)
     if start == end:
-        return Cleaned([], [b.text for b in work], [], [b.norm for b in work])
+        return Cleaned([], [b.text for b in work], [], [b.norm for b in work], verdicts)
     body = [
         b
         for b, (label, _) in zip(work[start:end], labels[start:end], strict=True)
@@ -204,4 +272,4 @@ def clean_blocks(
     ]
     before = work[:start]
     return Cleaned([b.text for b in body], [b.text for b in before],
-                   [b.norm for b in body], [b.norm for b in before])
+                   [b.norm for b in body], [b.norm for b in before], verdicts)
