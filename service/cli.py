@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     extraction.add_argument("file")
     extraction.add_argument("--mode", choices=["html", "text"], help="only this mode")
     extraction.add_argument("--limit", type=int, help="first N pages only")
+    extraction.add_argument("--explain", action="store_true",
+                            help="also count what each cleaning verdict removed, and how much "
+                                 "of it the labelled body holds")
+    extraction.add_argument("--peer", action="store_true",
+                            help="also score trafilatura alone on the same pages, same run")
     oneblock = kinds.add_parser(
         "oneblock", help="one-block articles: labelled bodies joined into one line, sent as "
                          "text; recall of the extracted body (mean, p10, min, pages < 0.95)")
@@ -188,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from canonry.workers.eval.extraction import evaluate_extraction, format_report
 
         modes = [args.mode] if args.mode else None
-        print(format_report(evaluate_extraction(args.file, modes=modes, limit=args.limit)))
+        print(format_report(evaluate_extraction(args.file, modes=modes, limit=args.limit,
+                                                explain_rules=args.explain, peer=args.peer)))
         return 0
     if args.command == "eval" and args.kind == "oneblock":
         from canonry.workers.eval import oneblock

@@ -69,3 +69,53 @@ def test_evaluate_extraction_over_a_tiny_file(tmp_path: Path) -> None:
     assert evaluate_extraction(path, modes=["text"]).keys() == {"text"}
     report = format_report(result)
     assert "text" in report and "pages/s" in report
+
+
+def test_explain_counts_each_verdict_and_scores_the_rule_undone(tmp_path: Path) -> None:
+    """A page whose body is followed by a comment section: the tail is counted as after-body,
+    and undoing it scores lower, since the label is the article alone. A labelled body that
+    includes what a rule removed shows the rule as a loss (undone scores higher)."""
+    topics = ["schools", "roads", "the library", "parks", "buses", "housing", "water", "police"]
+    paragraphs = [
+        f"Paragraph {n} of the story: the council spent most of the evening on {topic}, and the "
+        f"members who spoke about {topic} said the money for {topic} was still far too little."
+        for n, topic in enumerate(topics)
+    ]
+    tail = ["Comments", "Great article, thanks for writing it, I agree with every single word "
+            "of it and I will share it with all of my friends and family today."]
+    text = "\n\n".join([*paragraphs, *tail])
+    body = "\n\n".join(paragraphs)
+    rows = [{"id": "1", "mode": "text", "url": "https://example.org/a", "text": text,
+             "expected_body": body},
+            {"id": "2", "mode": "text", "url": "https://example.org/b", "text": text,
+             "expected_body": text}]
+    path = tmp_path / "tail.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for row in rows[:1]:
+            fh.write(json.dumps(row) + "\n")
+    right = evaluate_extraction(path, explain_rules=True)["text"]
+    assert right["rules"]["kept"]["blocks"] == len(paragraphs)
+    removed = {v: t for v, t in right["rules"].items() if v != "kept"}
+    assert sum(t["blocks"] for t in removed.values()) == len(tail)
+    assert all(t["f1_undone"] < right["f1"] for t in removed.values())
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps(rows[1]) + "\n")
+    wrong = evaluate_extraction(path, explain_rules=True)["text"]
+    assert any(t["f1_undone"] > wrong["f1"] for v, t in wrong["rules"].items() if v != "kept")
+    assert "F1 undone" in format_report({"text": right})
+
+
+def test_peer_is_scored_on_the_same_pages(tmp_path: Path) -> None:
+    body = " ".join(f"The council approved budget line {n} after a long debate about schools."
+                    for n in range(12))
+    row = {"id": "1", "mode": "html", "url": "https://example.org/b",
+           "html": f"<html><body><nav>Home | World | Sport</nav><article><p>{body}</p>"
+                   "</article></body></html>", "expected_body": body}
+    path = tmp_path / "peer.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+    result = evaluate_extraction(path, peer=True)["html"]
+    assert result["peer"]["pages"] == 1
+    assert result["peer"]["f1"] > 0.9
+    assert "peer_p" in result["per_page"][0]
+    assert "trafilatura alone" in format_report({"html": result})
