@@ -32,10 +32,15 @@ from canonry.workers.clean.sentences import paragraph_spans
 # + favor_recall 0.960; without tables 0.958; + fast (no readability/jusText fallback) 0.963 / 40.
 # In the whole pipeline: fast 0.965, favor_precision 0.963, both 0.942, neither 0.962.
 # (resiliparse main-content: 0.918 raw, 0.925 with our cleaning, at ~10x the speed.)
+# `fast` won on those 179 pages and lost on the 709 WCXB pages (other sites and page shapes):
+# alone, defaults 0.926, without comments 0.931, + fast 0.916 (recall 0.938 -> 0.910: without
+# the readability fallback long listicles and how-tos keep a fraction of their body). In the
+# pipeline, fast -> not fast: extraction-dev 0.967 -> 0.963, WCXB 0.913 -> 0.928; dedup on
+# syndication-wcxb R 0.891 -> 0.903. Never below the peer on either set wins over the 0.004.
 TRAFILATURA_OPTIONS: dict[str, bool] = {
     "include_comments": False,
     "include_tables": True,
-    "fast": True,
+    "fast": False,
 }
 # htmldate's extensive search (scanning every date-like string) doubles the metadata cost and
 # found 2 more dates out of 179 on the dev pages.
