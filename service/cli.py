@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     oneblock.add_argument("--worst", type=int, default=0, help="list the N worst pages")
     oneblock.add_argument("--shape", choices=["line", "sentences"], default="line",
                           help="the body as one line, or one sentence a line")
+    truncation = kinds.add_parser(
+        "truncation", help="stable body selection: each page minus the last 20 %% / 40 %% of "
+                           "its body; how much of the original's body the copy keeps")
+    truncation.add_argument("files", nargs="+", metavar="file",
+                            help="labelled jsonl(.gz) (html and text pages)")
+    truncation.add_argument("--mode", choices=["html", "text"], help="only this mode")
+    truncation.add_argument("--limit", type=int, help="first N pages of each mode only")
+    truncation.add_argument("--worst", type=int, default=0, help="list the N worst pages")
     dedup = kinds.add_parser("dedup", help="duplicate detection: pairwise P/R/F1 and ARI")
     dedup.add_argument("file")
     dedup.add_argument("--limit", type=int, help="first N articles only")
@@ -202,6 +210,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = oneblock.evaluate_oneblock(args.files, limit=args.limit,
                                             shape=args.shape)
         print(oneblock.format_report(result, worst=args.worst))
+        return 0
+    if args.command == "eval" and args.kind == "truncation":
+        from canonry.workers.eval import truncation
+
+        modes = [args.mode] if args.mode else None
+        result = truncation.evaluate_truncation(args.files, limit=args.limit, modes=modes)
+        print(truncation.format_report(result, worst=args.worst))
         return 0
     if args.command == "eval" and args.kind == "dedup":
         from canonry.workers.eval.dedup import evaluate_dedup, format_report

@@ -1,9 +1,11 @@
 """Each cleaning rule on real snippets from the seeds and the dev pages."""
 
 import re
+from dataclasses import replace
 
 from canonry.workers.clean import rules
 from canonry.workers.clean.blocks import (
+    DEFAULT_OPTIONS,
     clean_blocks,
     drop_captions,
     drop_repeats,
@@ -432,3 +434,33 @@ def test_caption_tail_cue_characters() -> None:
         assert is_caption(line) == bool(
             rules.CREDIT_TAIL.search(line) or rules.CAPTION_START.match(line)
         ), line
+
+
+_SHELVES = ("Desk", "Drawer", "Closet", "Pantry", "Garage", "Attic", "Cellar", "Porch", "Hall",
+            "Study", "Nursery", "Laundry", "Mudroom", "Bath", "Den", "Loft")
+
+
+def _toc(n: int) -> list[str]:
+    """Table-of-contents lines: short, no digits (a table of figures would count as data)."""
+    return [f"The {_SHELVES[k % len(_SHELVES)]} {'shelf' if k < len(_SHELVES) else 'box'}"
+            for k in range(n)]
+
+
+def test_a_long_list_between_intro_and_body_keeps_them_one_body() -> None:
+    """An intro, a table of contents of 30 short lines, then the body: one article. The list
+    costs more than the intro weighs, so the best run alone would drop the intro — and a copy
+    missing the body's tail would pick the intro instead of the body (truncation stability)."""
+    intro = [P1, P2]
+    body = [P3, P4, P5, P6, P7]
+    blocks = _blocks("Home", "Menu", *intro, *_toc(30), *body, "Comments", "Nice post!")
+    paragraphs = clean_blocks(blocks, "en").paragraphs
+    assert paragraphs[:2] == intro and paragraphs[-5:] == body
+    # Without joining, the intro is lost: the feature is what keeps it.
+    options = replace(DEFAULT_OPTIONS, body=replace(DEFAULT_OPTIONS.body, join_runs=False))
+    assert clean_blocks(blocks, "en", options).paragraphs[0] == P3
+
+
+def test_prose_behind_a_marker_is_not_joined() -> None:
+    """Across an end marker ("Related stories") the prose is not the article's."""
+    blocks = _blocks(P1, P2, P3, "Related stories", *_toc(3), P4)
+    assert clean_blocks(blocks, "en").paragraphs == [P1, P2, P3]

@@ -119,3 +119,39 @@ def test_peer_is_scored_on_the_same_pages(tmp_path: Path) -> None:
     assert result["peer"]["f1"] > 0.9
     assert "peer_p" in result["per_page"][0]
     assert "trafilatura alone" in format_report({"html": result})
+
+
+def test_truncation_cuts_the_body_tail_and_keeps_the_chrome(tmp_path: Path) -> None:
+    """Each page minus the last 20 % / 40 % of its body: the copies are scored against the
+    original's first paragraphs, on text and on HTML (cut out of the markup)."""
+    from canonry.workers.clean.parse import parse_text
+    from canonry.workers.eval.truncation import _text_of, evaluate_truncation, format_report
+
+    topics = ["schools", "roads", "the library", "parks", "buses", "housing", "water", "police",
+              "tax", "the harbour"]
+    paragraphs = [
+        f"Paragraph {n} of the story: the council spent most of the evening on {topic}, and the "
+        f"members who spoke about {topic} said the money for {topic} was still far too little."
+        for n, topic in enumerate(topics)
+    ]
+    text = "\n\n".join(["Home", "World", *paragraphs, "Comments", "Share this story"])
+    html = ("<html><body><nav><a href='/'>Home</a></nav><article>"
+            + "".join(f"<p>{p}</p>" for p in paragraphs)
+            + "</article><footer>Share this story</footer></body></html>")
+    rows = [{"id": "t", "mode": "text", "url": "https://example.org/t", "text": text,
+             "expected_body": ""},
+            {"id": "h", "mode": "html", "url": "https://example.org/h", "html": html,
+             "expected_body": ""}]
+    path = tmp_path / "trunc.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    cuts = evaluate_truncation([path])["trunc.jsonl.gz"]["cuts"]
+    assert set(cuts) == {"html 60%", "html 80%", "text 60%", "text 80%"}
+    assert all(c["pages"] == 1 and c["keep"] == pytest.approx(1.0) for c in cuts.values())
+    # The cut copy really is shorter: precision against the cut body stays 1, so nothing of
+    # the cut tail came back.
+    assert all(c["precision"] == pytest.approx(1.0) for c in cuts.values())
+    assert _text_of(parse_text(text).blocks) == text
+    assert "text 80%" in format_report({"trunc.jsonl.gz": {"cuts": cuts, "short": {},
+                                                           "skipped": {}}})

@@ -18,6 +18,7 @@ from canonry.workers.clean.body import (
     DEFAULT_BODY,
     BodyOptions,
     Label,
+    extend_run,
     label_block,
     mark_data_runs,
     select_run,
@@ -253,7 +254,7 @@ def clean_blocks(
               for b in work]
     labels = mark_data_runs([b.norm for b in work], labels, options.body)
     if options.select_run:
-        start, end = select_run(labels, options.body)
+        start, end = extend_run(labels, select_run(labels, options.body), options.body)
     else:
         start, end = 0, trim_tail(labels, options.body)
     for n in range(len(work)):

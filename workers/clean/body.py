@@ -62,6 +62,10 @@ class BodyOptions:
     data_max_gap: int = 3
     data_header_lines: int = 6
     data_discount: float = 0.5
+    # Join the run with prose beside it across subheadings and lists (see `extend_run`).
+    join_runs: bool = True
+    join_words: float = 20.0
+    join_share: float = 0.0
 
 
 DEFAULT_BODY = BodyOptions()
@@ -229,3 +233,59 @@ def select_run(
         if total > best:
             best, best_span = total, (start, i + 1)
     return best_span
+
+
+# What may lie between two runs of one body: subheadings, list items, table rows, datelines.
+_INSIDE_BODY = frozenset({Label.SHORT, Label.DATA, Label.META})
+
+
+def _neighbour_run(labels: Sequence[tuple[Label, float]], first: int, step: int,
+                   options: BodyOptions) -> tuple[int, float]:
+    """From block `first` (prose), walking by `step`: the end of the best-scoring stretch made
+    of body-like blocks only (markers stop it), and its score."""
+    best_at, best, total = first, 0.0, 0.0
+    i = first
+    while 0 <= i < len(labels):
+        label, weight = labels[i]
+        if label not in _INSIDE_BODY and label is not Label.PROSE:
+            break
+        total += _score(label, weight, options)
+        if total > best:
+            best, best_at = total, i
+        i += step
+    return best_at, best
+
+
+def extend_run(labels: Sequence[tuple[Label, float]], span: tuple[int, int],
+               options: BodyOptions = DEFAULT_BODY) -> tuple[int, int]:
+    """The run joined with the prose beside it across a stretch of subheadings, list items or
+    table rows, however long: a long article with a table of contents or a list in its middle
+    is one body, not two runs competing (a copy that lost its tail would otherwise pick the
+    other half). The stretch must hold no marker (boilerplate, learned chrome, links, end), and
+    the prose joined must be worth `options.join_words` and a `join_share` of the run: a
+    sidebar's teaser or a header's tagline beside a body is small beside it."""
+    start, end = span
+    if start == end or not options.join_runs:
+        return span
+    worth = sum(_score(label, weight, options) for label, weight in labels[start:end])
+    while True:  # rightwards
+        j = end
+        while j < len(labels) and labels[j][0] in _INSIDE_BODY:
+            j += 1
+        if j >= len(labels) or labels[j][0] is not Label.PROSE:
+            break
+        last, score = _neighbour_run(labels, j, 1, options)
+        if score < max(options.join_words, options.join_share * worth):
+            break
+        end, worth = last + 1, worth + score
+    while True:  # leftwards
+        j = start - 1
+        while j >= 0 and labels[j][0] in _INSIDE_BODY:
+            j -= 1
+        if j < 0 or labels[j][0] is not Label.PROSE:
+            break
+        first, score = _neighbour_run(labels, j, -1, options)
+        if score < max(options.join_words, options.join_share * worth):
+            break
+        start, worth = first, worth + score
+    return start, end
