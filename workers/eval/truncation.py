@@ -11,14 +11,13 @@ kept the copy still keeps. Reported per set, mode and fraction: mean, p10, p5, m
 pages keep less than `TARGET_KEEP`.
 
 For HTML the paragraphs are cut out of the markup: the last elements (p, li, headings, …)
-whose text is a cut paragraph. A page where some cut paragraph is not found as an element
+whose words are a cut paragraph's. A page where some cut paragraph is not found as an element
 (the extractor joined or split lines) is counted as `skipped`, not scored.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import lxml.html
 
 from canonry.workers.article import RawArticle
-from canonry.workers.clean.blocks import Verdict
+from canonry.workers.clean.blocks import Verdict, key
 from canonry.workers.clean.extract import explain, extract
 from canonry.workers.clean.parse import Block
 from canonry.workers.eval.extraction import ngram_prf
@@ -38,13 +37,8 @@ TARGET_KEEP = 0.90
 FRACTIONS = (0.8, 0.6)
 # Fewer paragraphs than this and "the last 20 %" is not a tail but one paragraph of three.
 MIN_PARAGRAPHS = 5
-_SPACE = re.compile(r"\s+")
 _BLOCK_TAGS = ("p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "dd", "dt",
                "td", "th", "figcaption", "div", "section", "span")
-
-
-def _squash(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
 
 
 def _text_of(blocks: Sequence[Block]) -> str:
@@ -75,11 +69,13 @@ def _cut_html(article: RawArticle, cut: Sequence[str]) -> RawArticle | None:
         tree = lxml.html.fromstring(markup)
     except ValueError:  # a str with an XML encoding declaration: lxml wants the bytes
         tree = lxml.html.fromstring(markup.encode("utf-8"))
-    elements = [e for e in tree.iter(*_BLOCK_TAGS)]
-    texts = [_squash(e.text_content()) for e in elements]
+    elements = list(tree.iter(*_BLOCK_TAGS))
+    # Compared by their words: the extractor writes a list item as "- item", a table row as
+    # "| a | b |", and an element's text runs its inline children together.
+    texts = [key(e.text_content()) for e in elements]
     position = len(elements)
     doomed = []
-    for paragraph in reversed([_squash(p) for p in cut]):
+    for paragraph in reversed([key(p) for p in cut]):
         found = next((i for i in range(position - 1, -1, -1) if texts[i] == paragraph), None)
         if found is None:
             return None
