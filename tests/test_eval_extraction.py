@@ -155,3 +155,14 @@ def test_truncation_cuts_the_body_tail_and_keeps_the_chrome(tmp_path: Path) -> N
     assert _text_of(parse_text(text).blocks) == text
     assert "text 80%" in format_report({"trunc.jsonl.gz": {"cuts": cuts, "short": {},
                                                            "skipped": {}}})
+
+
+def test_page_shape_reads_length_and_layout_of_the_body() -> None:
+    from canonry.workers.eval.extraction import page_shape
+
+    paragraph = " ".join(["word"] * 60)
+    assert page_shape("\n\n".join([paragraph] * 3)) == "short"
+    assert page_shape("\n\n".join([paragraph] * 10)) == "medium"
+    assert page_shape("\n\n".join([paragraph] * 30)) == "long"
+    steps = "\n".join(f"Step {n} here" for n in range(10))
+    assert page_shape(paragraph + "\n" + steps) == "short+lists"

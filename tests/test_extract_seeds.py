@@ -110,3 +110,26 @@ def test_explain_marks_the_pasted_second_body_as_a_repeat() -> None:
     assert len(kept) >= 10
     # Every long paragraph of the body is said again, and the second saying is the repeat.
     assert set(kept) <= repeats
+
+
+def test_a_list_page_keeps_what_the_html_extractor_chose() -> None:
+    """An HTML page that is mostly a list (steps, specs) is kept as the extractor returned it:
+    the prose rules cost there (`canonry eval extraction --peer`, by page shape). The same
+    credit line on a page of paragraphs is removed as a photo credit."""
+    from canonry.workers.clean.blocks import is_list_page
+
+    steps = "".join(f"<li>Fold the {part} edge twice</li>" for part in
+                    ("top", "bottom", "left", "right", "inner", "outer", "front", "back"))
+    credit = "<p>Photo: Jane Doe/Reuters</p>"
+    intro = ("<p>Folding a fitted sheet is the chore everyone hates, and there is a simple way "
+             "to do it that takes less than a minute once you have practised it twice.</p>")
+    listy = f"<html><body><article>{intro}{credit}<ul>{steps}</ul></article></body></html>"
+    explained = explain(RawArticle(url="https://example.org/steps", html=listy))
+    assert is_list_page(explained.blocks)
+    assert set(explained.verdicts) == {Verdict.KEPT}
+    assert "Photo: Jane Doe/Reuters" in explained.extracted.text
+    prose = "".join(intro.replace("twice", f"twice ({n})") for n in range(6))
+    page = f"<html><body><article>{prose}{credit}</article></body></html>"
+    explained = explain(RawArticle(url="https://example.org/prose", html=page))
+    assert not is_list_page(explained.blocks)
+    assert "Photo: Jane Doe/Reuters" not in explained.extracted.text

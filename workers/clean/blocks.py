@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from math import inf
 
 from canonry.workers.clean import rules
 from canonry.workers.clean.body import (
@@ -60,6 +61,19 @@ HTML_OPTIONS = CleanOptions(
 )
 # An extractor that returns this many lines gave up and returned the whole page.
 WHOLE_PAGE_BLOCKS = 300
+# An extractor's output laid out in short lines (lists, tables, steps, specs) is kept as it is:
+# the local rules, written for runs of prose, cost there (measured by the labelled bodies'
+# shape, `canonry eval extraction --peer`: trafilatura alone beat us on list-shaped pages of
+# both dev sets). Short: under LIST_LINE_WORDS words; listy: LIST_PAGE_SHARE of the lines.
+LIST_LINE_WORDS = 8
+LIST_PAGE_SHARE = 0.4
+AS_EXTRACTED = CleanOptions(dedupe=False, teasers=False, captions=False, select_run=False,
+                            keep=frozenset(Label), body=replace(DEFAULT_BODY, body_words=inf))
+
+
+def is_list_page(blocks: Sequence[Block]) -> bool:
+    short = sum(len(rules.line_words(b.norm)) < LIST_LINE_WORDS for b in blocks)
+    return bool(blocks) and short >= LIST_PAGE_SHARE * len(blocks)
 
 
 def key(text: str) -> str:

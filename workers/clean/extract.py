@@ -12,6 +12,7 @@ from functools import partial
 
 from canonry.workers.article import Extracted, RawArticle, source_of
 from canonry.workers.clean.blocks import (
+    AS_EXTRACTED,
     DEFAULT_OPTIONS,
     HTML_OPTIONS,
     WHOLE_PAGE_BLOCKS,
@@ -19,6 +20,7 @@ from canonry.workers.clean.blocks import (
     CleanOptions,
     Verdict,
     clean_blocks,
+    is_list_page,
 )
 from canonry.workers.clean.chrome import ChromeModel, line_keys
 from canonry.workers.clean.language import SAMPLE_CHARS, detect_language
@@ -97,7 +99,10 @@ def _extract_page(
     if options is None:
         # trafilatura's output is the body already; find the run only in whole pages.
         trusted = page.from_html and len(page.blocks) < WHOLE_PAGE_BLOCKS
-        options = HTML_OPTIONS if trusted else DEFAULT_OPTIONS
+        if trusted and is_list_page(page.blocks):
+            options = AS_EXTRACTED
+        else:
+            options = HTML_OPTIONS if trusted else DEFAULT_OPTIONS
     declared = detect_language("", article.language) if article.language else None
     # The stopword signal needs a language before the body is known: guess it from the page.
     page_sample = "" if declared else _language_sample(b.norm for b in page.blocks)

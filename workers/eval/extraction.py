@@ -86,6 +86,23 @@ def _explained_text(article: RawArticle, truth: str, page: int,
     return explained.extracted.text
 
 
+# Page shapes the labelled body shows: its length, and whether it is laid out in short lines
+# (lists, tables, steps, specs) rather than paragraphs. The sets carry no page-type labels;
+# these are what a rule's fit depends on (a run of prose, a list between paragraphs).
+_SHORT_LINE_WORDS = 8
+_LISTY_SHARE = 0.4
+
+
+def page_shape(body: str) -> str:
+    """'short' / 'medium' / 'long' body (under 300, under 1,500 words, more), '+lists' when
+    at least 40 % of its lines are short."""
+    lines = [line for line in body.splitlines() if line.strip()]
+    words = len(_WORD.findall(body))
+    size = "short" if words < 300 else "medium" if words < 1500 else "long"
+    short = sum(len(line.split()) < _SHORT_LINE_WORDS for line in lines)
+    return size + ("+lists" if lines and short >= _LISTY_SHARE * len(lines) else "")
+
+
 def trafilatura_alone(article: RawArticle) -> str:
     """The peer as the data README measures it: trafilatura 2.x with its defaults over the HTML;
     over a text, each line as a paragraph of an HTML page (what a user would hand it)."""
@@ -130,7 +147,8 @@ def evaluate_rows(
         seconds[mode] += time.perf_counter() - started
         p, r = ngram_prf(predicted, truth)
         scores[mode].append((p, r))
-        page: dict[str, Any] = {"id": row.get("id"), "url": row.get("url"), "p": p, "r": r}
+        page: dict[str, Any] = {"id": row.get("id"), "url": row.get("url"), "p": p, "r": r,
+                                "shape": page_shape(truth)}
         if peer is not None:
             peer_p, peer_r = ngram_prf(peer(article), truth)
             peer_scores[mode].append((peer_p, peer_r))
@@ -186,6 +204,19 @@ def format_report(result: dict[str, Any]) -> str:
             q = m["peer"]
             line += f"   {q['precision']:>24.3f} {q['recall']:>6.3f} {q['f1']:>6.3f}"
         lines.append(line)
+    for mode, m in result.items():
+        lines += ["", f"{mode} by page shape (of the labelled body)",
+                  f"  {'shape':<14} {'pages':>5} {'F1':>6}" + (f" {'peer':>6}" if peer else "")]
+        shapes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for page in m["per_page"]:
+            shapes[page["shape"]].append(page)
+        for shape, pages in sorted(shapes.items()):
+            ours = _averages([(page["p"], page["r"]) for page in pages])["f1"]
+            line = f"  {shape:<14} {len(pages):>5} {ours:>6.3f}"
+            if peer and "peer_p" in pages[0]:
+                theirs = _averages([(page["peer_p"], page["peer_r"]) for page in pages])["f1"]
+                line += f" {theirs:>6.3f}"
+            lines.append(line)
     for mode, m in result.items():
         if "rules" not in m:
             continue
