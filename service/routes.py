@@ -91,7 +91,8 @@ ROUTES: tuple[Route, ...] = (
           see_other=True, errors=(404, 422, 503)),
     Route("GET", "/ui/stories/{document_id}/copies/{ingest_id}", ui.copy_page,
           "Story viewer: a copy beside the canonical text, shared and differing passages "
-          "marked", html=True, browser=True, see_other=True, errors=(404, 503)),
+          "marked", html=True, browser=True, query=ui.COPY_QUERY, see_other=True,
+          errors=(404, 503)),
     Route("GET", "/ui/ingests/{ingest_id}/stripped", ui.stripped_page,
           "Story viewer: an ingest's raw page, each removed line labelled with the rule that "
           "removed it", html=True, browser=True, see_other=True, errors=(404, 503)),

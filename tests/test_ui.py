@@ -82,6 +82,7 @@ async def test_a_story_shows_its_copies_with_their_similarity(client: TestClient
     assert "canonical text" in founder.text_content()
     copy_jaccard = float(cell(rows[copy["ingest_id"]], "jaccard").text_content())
     assert 0 < copy_jaccard < 1
+    assert cell(rows[copy["ingest_id"]], "verifies").text_content() == "yes"
 
     compare = await page(client, f"/ui/stories/{document_id}/copies/{copy['ingest_id']}")
     canonical, theirs = compare.xpath("//div[@class='compare']/section")

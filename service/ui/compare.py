@@ -1,6 +1,6 @@
 """How a copy compares with the canonical text: the exact shingle overlap (the sets the
-fingerprint is a MinHash of, from `workers/dedup`), and the two texts' sentences marked as
-shared, edited or found on one side only.
+fingerprint is a MinHash of, from `workers/dedup`), and each text's words marked where they
+lie outside every shingle the other text shares.
 
 Pure and deterministic: no I/O, so it is tested apart from the pages that show it.
 """
@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
-from typing import Literal
 
-from canonry.workers.clean.blocks import key
-from canonry.workers.clean.sentences import split_sentences
 from canonry.workers.dedup.fingerprint import DEFAULT as MINHASH
-from canonry.workers.dedup.shingle import shingles
+from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, Score, verified_similarity
+from canonry.workers.dedup.shingle import is_unspaced, normalize, shingles
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +23,16 @@ class Overlap:
     containment: float  # |A∩B| / the smaller set: how much of the smaller text the other holds
     shared: int  # |A∩B|
     sizes: tuple[int, int]  # |A|, |B|
+
+
+def verifies(figures: Overlap, config: MatchConfig = DEFAULT_MATCH) -> bool:
+    """Whether the matcher's verification passes on these exact figures (it sees estimates)."""
+    a, b = figures.sizes
+    if not (a and b):
+        return False
+    return verified_similarity(Score(jaccard=figures.jaccard, a_in_b=figures.shared / a,
+                                     b_in_a=figures.shared / b,
+                                     size_ratio=min(a, b) / max(a, b)), config) is not None
 
 
 def shingle_set(text: str) -> frozenset[str]:
@@ -42,93 +49,63 @@ def overlap(a: frozenset[str], b: frozenset[str]) -> Overlap:
                    shared=shared, sizes=(len(a), len(b)))
 
 
-State = Literal["same", "edited", "only"]
-
-
 @dataclass(frozen=True, slots=True)
-class Passage:
-    """One sentence of a text. `same`: the other text has it (in its comparison form: case,
-    quotes and punctuation do not count); `edited`: it stands where the other text has a
-    sentence that shares most of its words; `only`: the other text has nothing like it.
-    `pieces` is the sentence in order, each piece flagged when it differs from the other side."""
-
-    state: State
-    pieces: tuple[tuple[str, bool], ...]
-
-    @property
-    def text(self) -> str:
-        return "".join(piece for piece, _ in self.pieces)
+class Token:
+    text: str  # as written, with the whitespace after it
+    shared: bool  # inside a shingle the other text has too
 
 
-# A sentence counts as an edit of its counterpart when this share of their words line up.
-EDITED_RATIO = 0.6
-# Sentence pairs compared at most within one replaced run (each a word-level SequenceMatcher).
-MAX_PAIRINGS = 2500
-_TOKEN = re.compile(r"\S+\s*")
+def _tokens(text: str, unspaced: bool) -> tuple[list[re.Match[str]], list[str], list[int]]:
+    """The text's tokens as written (words, or characters of a script without spaces), the
+    normalised units the shingles are made of, and the token each unit came from."""
+    tokens = list((_CHAR if unspaced else _WORD).finditer(text))
+    units: list[str] = []
+    owner: list[int] = []
+    for n, token in enumerate(tokens):
+        normalized = normalize(token.group())
+        pieces = list(normalized.replace(" ", "")) if unspaced else normalized.split()
+        units.extend(pieces)
+        owner.extend([n] * len(pieces))
+    return tokens, units, owner
 
 
-def _sentences(text: str) -> list[list[str]]:
-    """Paragraphs (blank-line separated) of sentences, as written."""
-    return [split_sentences(p) for p in re.split(r"\n\s*\n", text) if p.strip()]
+def marked(text: str, other: frozenset[str]) -> list[list[Token]]:
+    """`text`'s paragraphs as tokens, each flagged when it lies inside a shingle (word or
+    character 5-gram, as `fingerprint` makes them) that `other` — the other text's shingle
+    set — holds: the very overlap Jaccard and containment count, so re-paragraphing, merged
+    lines and quote styles do not show as differences, and a changed word shows as a gap of a
+    few marked words around it."""
+    unspaced = is_unspaced(normalize(text))
+    size = MINHASH.char_size if unspaced else MINHASH.word_size
+    joiner = "" if unspaced else " "
+    tokens, units, owner = _tokens(text, unspaced)
+    shared = [False] * len(tokens)
+    if 0 < len(units) <= size and joiner.join(units) in other:  # a short text: one shingle
+        shared = [True] * len(tokens)
+    for i in range(len(units) - size + 1):
+        if joiner.join(units[i:i + size]) in other:
+            for n in owner[i:i + size]:
+                shared[n] = True
+    paragraphs: list[list[Token]] = []
+    ends = [m.end() for m in re.finditer(r"\n\s*\n", text)]
+    current: list[Token] = []
+    boundary = 0
+    for n, token in enumerate(tokens):
+        while boundary < len(ends) and token.start() >= ends[boundary]:
+            boundary += 1
+            if current:
+                paragraphs.append(current)
+                current = []
+        current.append(Token(token.group(), shared[n]))
+    if current:
+        paragraphs.append(current)
+    return paragraphs
 
 
-def _word_pieces(sentence: str, other: str) -> tuple[tuple[str, bool], ...]:
-    mine, theirs = _TOKEN.findall(sentence), _TOKEN.findall(other)
-    matcher = SequenceMatcher(None, [key(t) for t in mine], [key(t) for t in theirs],
-                              autojunk=False)
-    pieces: list[tuple[str, bool]] = []
-    for tag, i1, i2, _, _ in matcher.get_opcodes():
-        if i1 < i2:
-            pieces.append(("".join(mine[i1:i2]), tag != "equal"))
-    return tuple(pieces)
+_WORD = re.compile(r"\S+\s*")
+_CHAR = re.compile(r"\S\s*")
 
 
-def _ratio(a: str, b: str) -> float:
-    return SequenceMatcher(None, key(a).split(), key(b).split(), autojunk=False).ratio()
-
-
-def _passages(mine: list[str], theirs: list[str], mine_keys: list[str],
-              theirs_keys: list[str]) -> list[Passage]:
-    """The passages of `mine`, judged against `theirs` (both flat lists of sentences)."""
-    theirs_set = set(theirs_keys)
-    out: list[Passage | None] = [None] * len(mine)
-    matcher = SequenceMatcher(None, mine_keys, theirs_keys, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag != "replace":
-            continue
-        # Pair each sentence of a replaced run with the most alike of the other side's run
-        # (each used once): a reworded sentence is an edit, not a removal and an addition.
-        if (i2 - i1) * (j2 - j1) > MAX_PAIRINGS:
-            continue  # two unrelated texts: nothing to pair, and too costly to try
-        free = set(range(j1, j2))
-        for i in range(i1, i2):
-            if mine_keys[i] in theirs_set or not free:
-                continue
-            ratio, j = max((_ratio(mine[i], theirs[j]), -j) for j in free)
-            if ratio >= EDITED_RATIO:
-                free.discard(-j)
-                out[i] = Passage("edited", _word_pieces(mine[i], theirs[-j]))
-    for i, sentence in enumerate(mine):
-        if out[i] is None:
-            # A sentence the other text has anywhere is shared, even moved or re-paragraphed.
-            same = bool(mine_keys[i]) and mine_keys[i] in theirs_set
-            out[i] = Passage("same" if same else "only", ((sentence, not same),))
-    return [p for p in out if p is not None]
-
-
-def _regroup(passages: list[Passage], shape: list[list[str]]) -> list[list[Passage]]:
-    grouped, n = [], 0
-    for paragraph in shape:
-        grouped.append(passages[n:n + len(paragraph)])
-        n += len(paragraph)
-    return grouped
-
-
-def side_by_side(left: str, right: str) -> tuple[list[list[Passage]], list[list[Passage]]]:
-    """Both texts as paragraphs of passages, each side judged against the other."""
-    left_shape, right_shape = _sentences(left), _sentences(right)
-    left_flat = [s for p in left_shape for s in p]
-    right_flat = [s for p in right_shape for s in p]
-    left_keys, right_keys = [key(s) for s in left_flat], [key(s) for s in right_flat]
-    return (_regroup(_passages(left_flat, right_flat, left_keys, right_keys), left_shape),
-            _regroup(_passages(right_flat, left_flat, right_keys, left_keys), right_shape))
+def side_by_side(left: str, right: str) -> tuple[list[list[Token]], list[list[Token]]]:
+    """Both texts as paragraphs of tokens, each flagged when the other text shares it."""
+    return marked(left, shingle_set(right)), marked(right, shingle_set(left))

@@ -196,7 +196,9 @@ async def copy_page(request: web.Request) -> web.Response:
     if document is None or copy is None or ingest_id not in records:
         raise ProblemError(404, "no such copy of this document", slug="copy-not-found")
     record = records[ingest_id]
-    models = await chrome_models(request.app[STORE], {source_of(record.article)})
+    learned = request.query.get("learned", "1") != "0"
+    models = (await chrome_models(request.app[STORE], {source_of(record.article)})
+              if learned else {})
 
     def measure() -> tuple:
         text = _clean_texts([record], models)[ingest_id]
@@ -204,7 +206,7 @@ async def copy_page(request: web.Request) -> web.Response:
         return figures, *side_by_side(document.text, text)
 
     figures, left, right = await asyncio.to_thread(measure)
-    return html(pages.compare(document, copy, figures, left, right, _keyed(request)))
+    return html(pages.compare(document, copy, figures, left, right, learned, _keyed(request)))
 
 
 @page_route
@@ -269,6 +271,8 @@ async def post_logout(request: web.Request) -> web.Response:
 
 
 STORY_QUERY = {"after": CURSOR}
+COPY_QUERY = {"learned": QueryParam("0: clean the copy without learned boilerplate",
+                                    {"type": "string", "enum": ["0", "1"], "default": "1"})}
 STORIES_QUERY = {"q": TITLE_WORDS, "source": STORY_SOURCE, "url": STORY_URL, "before": BEFORE}
 KEY_FORM_QUERY = {"next": NEXT, "reason": QueryParam("why the key is asked again",
                                                      {"type": "string", "maxLength": 20})}

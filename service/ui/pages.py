@@ -8,10 +8,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
+from itertools import groupby
 from urllib.parse import urlencode, urlsplit
 
 from canonry.schemas.api import DocumentOut, ProvenanceOut
-from canonry.service.ui.compare import Overlap, Passage
+from canonry.service.ui.compare import Overlap, Token, verifies
 from canonry.service.ui.markup import Child, Markup, el, page
 from canonry.service.ui.queries import StoryPage
 from canonry.service.ui.stripped import NOT_MAIN_CONTENT, VERDICTS, Line
@@ -76,6 +77,11 @@ def layout(title: str, *content: Child, keyed: bool = False) -> Markup:
         lang="en"))
 
 
+def _td(label: str, *children: Child, **attrs: str | None) -> Markup:
+    """A cell of a responsive table: on a phone it shows as `label: content` (see ui.css)."""
+    return el("td", el("div", *children), data_label=label, **attrs)
+
+
 def _field(label: str, name: str, value: str | None, kind: str = "search",
            hint: str | None = None) -> Markup:
     field_id = f"f-{name}"
@@ -102,12 +108,11 @@ def stories(listing: StoryPage, filters: StoryFilters, notice: str | None = None
               el("div", el("button", "Search", type="submit")),
               method="get", action=f"{UI}/", class_="search", role="search")
     rows = [el("tr",
-               el("td", el("a", s.title or "(untitled)", href=story_url(s.id)),
-                  data_label="Story"),
-               el("td", s.source, data_label="Source"),
-               el("td", s.language or "—", data_label="Language"),
-               el("td", s.copies, class_="num", data_label="Copies"),
-               el("td", when(s.first_seen_at), data_label="First seen"),
+               _td("Story", el("a", s.title or "(untitled)", href=story_url(s.id))),
+               _td("Source", s.source),
+               _td("Language", s.language or "—"),
+               _td("Copies", s.copies, class_="num"),
+               _td("First seen", when(s.first_seen_at)),
                data_document_id=s.id)
             for s in listing.stories]
     table = el("div", el("table",
@@ -153,24 +158,23 @@ def _copies_table(document: DocumentOut, rows: list[CopyRow]) -> Markup:
         c, o = row.copy, row.overlap
         body.append(el(
             "tr",
-            el("td", c.source, el("br"), external(c.url),
-               el("br") if row.canonical else None,
-               el("strong", "canonical text") if row.canonical else None, data_label="Copy"),
-            el("td", when(c.received_at), data_label="Received"),
-            el("td", when(c.published_at), data_label="Published"),
-            el("td", c.match, data_label="Match", class_="match"),
-            el("td", score(c.similarity), class_="num similarity",
-               data_label="Similarity (decision)"),
-            el("td", score(o.jaccard if o else None), class_="num jaccard",
-               data_label="Jaccard"),
-            el("td", score(o.containment if o else None), class_="num containment",
-               data_label="Containment"),
-            el("td", el("a", "Compare", href=copy_url(document.id, c.ingest_id),
-                        aria_label=f"Compare the copy from {c.source}"),
-               " · ",
-               el("a", "What was stripped", href=stripped_url(c.ingest_id),
-                  aria_label=f"What was stripped from the copy from {c.source}"),
-               data_label="Open"),
+            _td("Copy", c.source, el("br"), external(c.url),
+                el("br") if row.canonical else None,
+                el("strong", "canonical text") if row.canonical else None),
+            _td("Received", when(c.received_at)),
+            _td("Published", when(c.published_at)),
+            _td("Match", c.match, class_="match"),
+            _td("Similarity (decision)", score(c.similarity), class_="num similarity"),
+            _td("Jaccard", score(o.jaccard if o else None), class_="num jaccard"),
+            _td("Containment", score(o.containment if o else None),
+                class_="num containment"),
+            _td("Verifies now?", ("yes" if verifies(o) else "no") if o else "—",
+                class_="verifies"),
+            _td("Open", el("a", "Compare", href=copy_url(document.id, c.ingest_id),
+                           aria_label=f"Compare the copy from {c.source}"),
+                " · ",
+                el("a", "What was stripped", href=stripped_url(c.ingest_id),
+                   aria_label=f"What was stripped from the copy from {c.source}")),
             data_ingest_id=c.ingest_id))
     return el("div", el(
         "table",
@@ -181,6 +185,7 @@ def _copies_table(document: DocumentOut, rows: list[CopyRow]) -> Markup:
                           scope="col", class_="num"),
                        el("th", "Jaccard", scope="col", class_="num"),
                        el("th", "Containment", scope="col", class_="num"),
+                       el("th", "Verifies now?", scope="col"),
                        el("th", "Open", scope="col"))),
         el("tbody", body), id="copies", class_="responsive"), class_="table-wrap")
 
@@ -214,13 +219,11 @@ def story(document: DocumentOut, rows: list[CopyRow], more_copies: str | None,
                            el("th", "Containment (est.)", scope="col", class_="num"),
                            el("th", "Verified as one story?", scope="col"))),
             el("tbody", [el("tr",
-                            el("td", el("a", n.title or n.document_id,
-                                        href=story_url(n.document_id)), data_label="Document"),
-                            el("td", score(n.jaccard), class_="num", data_label="Jaccard"),
-                            el("td", score(n.containment), class_="num",
-                               data_label="Containment"),
-                            el("td", "yes" if n.would_match else "no",
-                               data_label="Verified?"),
+                            _td("Document", el("a", n.title or n.document_id,
+                                               href=story_url(n.document_id))),
+                            _td("Jaccard", score(n.jaccard), class_="num"),
+                            _td("Containment", score(n.containment), class_="num"),
+                            _td("Verified?", "yes" if n.would_match else "no"),
                             data_document_id=n.document_id) for n in near]),
             id="near", class_="responsive"), class_="table-wrap"))
     else:
@@ -231,8 +234,11 @@ def story(document: DocumentOut, rows: list[CopyRow], more_copies: str | None,
         el("p", "Canonical URL: ", external(document.url)),
         el("h2", "Copies", id="copies-heading"),
         el("p", "Jaccard and containment compare each copy, cleaned as the worker cleans it "
-                "(with what its source's boilerplate model knows now), with the canonical "
-                "text: exact figures on their word 5-gram sets."),
+                "with what its source's boilerplate model knows now, with the canonical text: "
+                "exact figures on their word 5-gram sets. “Verifies now?” applies the "
+                "matcher's thresholds to them; a copy that matched but no longer verifies was "
+                "cleaned differently when it was decided (the boilerplate model has learned "
+                "since — compare it without learned boilerplate to see)."),
         _copies_table(document, rows), pager,
         near_section,
         el("h2", "Canonical text", id="canonical"),
@@ -240,42 +246,34 @@ def story(document: DocumentOut, rows: list[CopyRow], more_copies: str | None,
         keyed=keyed)
 
 
-def _passages(paragraphs: list[list[Passage]]) -> list[Markup]:
+def _marked(paragraphs: list[list[Token]]) -> list[Markup]:
+    """Paragraphs with every run of tokens the other text does not share in a <mark>."""
     out = []
     for paragraph in paragraphs:
-        sentences: list[Child] = []
-        for n, passage in enumerate(paragraph):
-            if n:
-                sentences.append(" ")
-            if passage.state == "same":
-                sentences.append(passage.text)
-            elif passage.state == "only":
-                sentences.append(el("mark", passage.text, class_="only"))
-            else:
-                sentences.append(el("mark", [el("mark", t, class_="word") if differs else t
-                                             for t, differs in passage.pieces],
-                                    class_="edited"))
-        out.append(el("p", sentences))
+        runs: list[Child] = []
+        for shared, group in groupby(paragraph, key=lambda token: token.shared):
+            text = "".join(token.text for token in group)
+            runs.append(text if shared else el("mark", text.rstrip(), class_="only"))
+            if not shared and text != text.rstrip():
+                runs.append(" ")
+        out.append(el("p", runs))
     return out
 
 
 def compare(document: DocumentOut, copy: ProvenanceOut, overlap: Overlap | None,
-            left: list[list[Passage]], right: list[list[Passage]], keyed: bool = False
-            ) -> Markup:
-    legend = el("ul",
-                el("li", "plain: in both texts"),
-                el("li", el("mark", "edited",
-                                                                     class_="edited"),
-                   ": a sentence the other text has in another wording (changed words in ",
-                   el("mark", "bold", class_="word"), ")"),
-                el("li", el("mark", "highlighted", class_="only"),
-                   ": only in this text"),
-                class_="legend", aria_label="Legend")
+            left: list[list[Token]], right: list[list[Token]], learned: bool,
+            keyed: bool = False) -> Markup:
+    legend = el("p", el("mark", "Highlighted", class_="only"), " words lie outside every "
+                "word 5-gram the other text shares (the overlap Jaccard and containment count): "
+                "what this text has and the other lacks, or words changed around it.",
+                class_="legend")
     figures = el("ul",
                  el("li", "Match: ", copy.match),
                  el("li", "Similarity at decision: ", score(copy.similarity)),
                  el("li", "Jaccard: ", score(overlap.jaccard if overlap else None)),
                  el("li", "Containment: ", score(overlap.containment if overlap else None)),
+                 el("li", "Verifies now: ", ("yes" if verifies(overlap) else "no")
+                    if overlap else "—"),
                  el("li", "Shared 5-grams: ",
                     f"{overlap.shared} of {overlap.sizes[0]} / {overlap.sizes[1]}"
                     if overlap else "—"),
@@ -286,12 +284,18 @@ def compare(document: DocumentOut, copy: ProvenanceOut, overlap: Overlap | None,
         el("p", el("a", "← ", document.title or "the story", href=story_url(document.id)),
            " · ", el("a", "What was stripped from this copy",
                      href=stripped_url(copy.ingest_id))),
+        el("p", "The copy is cleaned ",
+           "with its source's learned boilerplate, as the worker cleans it now. "
+           if learned else "without learned boilerplate (the rules alone). ",
+           el("a", "Clean it without learned boilerplate" if learned
+              else "Clean it with learned boilerplate",
+              href=copy_url(document.id, copy.ingest_id) + ("?learned=0" if learned else ""))),
         figures, legend,
         el("div",
-           el("section", el("h2", "Canonical text"), _passages(left),
+           el("section", el("h2", "Canonical text"), _marked(left),
               aria_label="Canonical text", lang=document.language),
            el("section", el("h2", "Copy: ", copy.source), el("p", external(copy.url)),
-              _passages(right), aria_label="This copy", id="copy-text"),
+              _marked(right), aria_label="This copy", id="copy-text"),
            class_="compare"),
         keyed=keyed)
 
