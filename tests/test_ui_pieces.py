@@ -3,6 +3,9 @@ sentence comparison and the stripped view's rows."""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from canonry.service.ui.compare import overlap, shingle_set, side_by_side
@@ -92,3 +95,17 @@ def test_stripped_lines_keep_the_blocks_order_and_add_what_the_extractor_left_ou
     # A text page has no extractor: its lines are its blocks.
     text = explain(RawArticle(url="https://example.org/b", text=synthetic.story(5)))
     assert [line.text for line in stripped_lines(text, None)] == [b.text for b in text.blocks]
+
+
+def test_the_viewer_ships_in_the_wheel() -> None:
+    """Every file of service/ui is in a plain `pip install .`: its modules through the listed
+    package, its stylesheet through a package-data glob (no build step, no CDN)."""
+    root = Path(__file__).resolve().parents[1]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    directory = root / "service" / "ui"
+    assert "canonry.service.ui" in setuptools["packages"]
+    globs = setuptools["package-data"]["canonry.service.ui"]
+    data = {path for g in globs for path in directory.glob(g)}
+    files = [p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert directory / "static" / "ui.css" in data
+    assert all((p.parent == directory and p.suffix == ".py") or p in data for p in files), files
