@@ -100,7 +100,7 @@ ROUTES: tuple[Route, ...] = (
           "in", scope=None, html=True, query=ui.KEY_FORM_QUERY),
     Route("POST", "/ui/key", ui.post_key, "Story viewer: keep an API key (read scope) in this "
           "browser's session cookie; 303 back, or the form again with the reason",
-          scope=None, html=True, form=ui.KEY_FORM_BODY, see_other=True, errors=(403,)),
+          scope=None, html=True, form=ui.KEY_FORM_BODY, see_other=True, errors=(403, 415)),
     Route("POST", "/ui/logout", ui.post_logout, "Story viewer: forget the browser's API key",
           status=303, scope=None, errors=(403,)),
     Route("GET", "/docs", docs.docs, "This API, rendered (Swagger UI)", scope=ANY_KEY,

@@ -113,6 +113,26 @@ async def test_the_stripped_view_labels_each_removed_line(client: TestClient) ->
     assert sum(len(li.text_content()) for li in repeats) > 0.8 * len(document["text"])
 
 
+async def test_an_html_page_shows_what_the_extractor_left_out(client: TestClient) -> None:
+    body = "".join(f"<p>{p}</p>" for p in synthetic.story(41).split("\n\n"))
+    html = (f"<html><head><title>Harbour deal</title></head><body><nav><a href='/'>Front "
+            f"page</a> <a href='/sport'>Sport desk</a></nav><article><h1>Harbour deal</h1>"
+            f"{body}</article><footer>Copyright Example Media Group</footer></body></html>")
+    [status] = await ingest(client, {"url": "https://html.example/harbour", "html": html})
+    assert status["status"] == "done", status
+    view = await page(client, f"/ui/ingests/{status['ingest_id']}/stripped")
+    lines = view.xpath("//ol[@id='lines']/li")
+    left_out = [cell(li, "text").text_content() for li in lines
+                if li.get("data-verdict") == "not-main-content"]
+    assert {"Front page Sport desk", "Copyright Example Media Group"} <= set(left_out)
+    assert all("removed: not main content (HTML extractor)" in li.text_content()
+               for li in lines if li.get("data-verdict") == "not-main-content")
+    kept = [cell(li, "text").text_content() for li in lines if li.get("data-verdict") == "kept"]
+    document = await (await client.get(f"/documents/{status['document_id']}")).json()
+    assert "\n\n".join(kept) == document["text"]
+    assert "An HTML page" in view.text_content()
+
+
 async def test_stored_pages_are_shown_as_text(client: TestClient) -> None:
     body = synthetic.story(77).replace("\n\n", f" {HOSTILE}\n\n", 1)
     [status] = await ingest(client, {"url": "https://evil.example/x", "title": HOSTILE,
@@ -229,6 +249,7 @@ async def test_a_browser_enters_its_key_once_in_a_form(settings: Settings) -> No
             assert UI_COOKIE not in answer.cookies
             if wrong:
                 assert wrong not in await answer.text()  # never echoed
+        assert (await client.post("/ui/key", json={"key": read_key})).status == 415
         # Another site cannot post a key into this browser.
         forged = await client.post("/ui/key", data={"key": read_key},
                                    headers={"Origin": "https://evil.example"},

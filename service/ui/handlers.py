@@ -44,10 +44,11 @@ TITLE_WORDS = QueryParam("words the story's title contains (all of them, case-in
 STORY_SOURCE = QueryParam("only stories whose founding copy came from this source",
                           {"type": "string", "maxLength": 500, "pattern": _TEXT})
 STORY_URL = QueryParam("open the story a URL belongs to (any variant of it, as GET /lookup)",
-                       {"type": "string", "maxLength": 8000, "pattern": r"^[^\x00-\x1f\x7f]*$"})
+                       {"type": "string", "pattern": r"^[^\x00-\x1f\x7f]*$"})
 BEFORE = QueryParam("cursor: the `older` link of the previous page",
                     {"type": "integer", "minimum": 0, "maximum": MAX_CURSOR})
-NEXT = QueryParam("the viewer's page to return to", {"type": "string", "maxLength": 8000})
+# A path with its query, as the auth middleware wrote it (percent-encoded: ASCII).
+NEXT = QueryParam("the viewer's page to return to", {"type": "string", "pattern": "^[!-~]*$"})
 KEY_FORM_BODY = {"type": "object", "required": ["key"], "properties": {
     "key": {"type": "string", "description": "an API key with the `read` scope"},
     "next": {"type": "string", "description": "the viewer's page to return to"}}}
@@ -243,6 +244,9 @@ async def post_key(request: web.Request) -> web.Response:
     if not same_origin(request):
         raise ProblemError(403, "a key is entered from this service's own page only",
                            slug="cross-site-request")
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise ProblemError(415, "send the form (application/x-www-form-urlencoded)",
+                           slug="unsupported-media-type")
     form = await request.post()
     next_path = safe_next(str(form.get("next") or ""))
     authenticator = request.app[AUTHENTICATOR]
@@ -275,4 +279,4 @@ COPY_QUERY = {"learned": QueryParam("0: clean the copy without learned boilerpla
                                     {"type": "string", "enum": ["0", "1"], "default": "1"})}
 STORIES_QUERY = {"q": TITLE_WORDS, "source": STORY_SOURCE, "url": STORY_URL, "before": BEFORE}
 KEY_FORM_QUERY = {"next": NEXT, "reason": QueryParam("why the key is asked again",
-                                                     {"type": "string", "maxLength": 20})}
+                                                     {"type": "string", "enum": ["invalid"]})}
