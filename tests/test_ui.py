@@ -15,6 +15,7 @@ from canonry.service.app import create_app
 from canonry.service.auth import UI_COOKIE, prefers_html
 from canonry.service.config import Settings
 from canonry.service.keys import QUEUE
+from canonry.service.ui import handlers
 from canonry.service.ui.compare import overlap, shingle_set
 from canonry.service.ui.session import safe_next, same_origin
 from canonry.service.worker_process import drained
@@ -200,6 +201,25 @@ async def test_near_misses_show_a_document_below_the_thresholds(client: TestClie
     near = story.xpath("//table[@id='near']/tbody/tr")
     assert [tr.get("data-document-id") for tr in near][:1] == [second["document_id"]]
     assert near[0].text_content().endswith("no")  # not verified as one story
+
+
+async def test_copies_are_shown_a_page_at_a_time(client: TestClient,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handlers, "COPIES_PAGE", 2)
+    text = synthetic.story(55)
+    statuses = []
+    for n in range(3):
+        statuses += await ingest(client, {"url": f"https://wire{n}.example/s", "text": text})
+    document_id = statuses[0]["document_id"]
+    first = await page(client, f"/ui/stories/{document_id}")
+    rows = first.xpath("//table[@id='copies']/tbody/tr")
+    assert [tr.get("data-ingest-id") for tr in rows] == [s["ingest_id"] for s in statuses[:2]]
+    assert [cell(tr, "match").text_content() for tr in rows] == ["new", "exact"]
+    [more] = first.xpath("//a[@rel='next']")
+    rest = await page(client, more.get("href"))
+    assert [tr.get("data-ingest-id") for tr in rest.xpath("//table[@id='copies']/tbody/tr")
+            ] == [statuses[2]["ingest_id"]]
+    assert not rest.xpath("//a[@rel='next']")
 
 
 async def test_unknown_ids_are_404_pages(client: TestClient) -> None:

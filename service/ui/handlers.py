@@ -92,8 +92,9 @@ def _text_param(request: web.Request, name: str, pattern: str = _TEXT) -> str | 
     if not value:
         return None
     if not re.fullmatch(pattern, value):
-        raise ProblemError(422, f"query parameter `{name}` must be at most 500 characters "
-                                "without control characters", slug="validation-error")
+        raise ProblemError(422, f"query parameter `{name}` must be text without control "
+                                "characters" + (", at most 500 of them" if pattern == _TEXT
+                                                else ""), slug="validation-error")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from a malformed %-escape

@@ -50,7 +50,11 @@ def score(value: float | None) -> str:
 
 def external(url: str) -> Markup:
     """A publisher's URL as text, and as a link only when it is http(s) (never javascript:)."""
-    if urlsplit(url).scheme.lower() in ("http", "https"):
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # not a URL at all
+        scheme = ""
+    if scheme in ("http", "https"):
         return el("a", url, href=url, class_="url", rel="noreferrer noopener")
     return el("span", url, class_="url")
 
