@@ -203,6 +203,16 @@ async def test_near_misses_show_a_document_below_the_thresholds(client: TestClie
     assert near[0].text_content().endswith("no")  # not verified as one story
 
 
+async def test_every_form_field_has_its_label(client: TestClient) -> None:
+    for path in ("/ui/", "/ui/key"):
+        view = await page(client, path)
+        fields = view.xpath("//input[not(@type='hidden')]")
+        assert fields, path
+        for field in fields:
+            assert view.xpath(f"//label[@for='{field.get('id')}']"), (path, field.get("name"))
+        assert view.xpath("//a[@href='#main' and @class='skip']") and view.xpath("//main")
+
+
 async def test_copies_are_shown_a_page_at_a_time(client: TestClient,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(handlers, "COPIES_PAGE", 2)
@@ -234,7 +244,8 @@ async def test_unknown_ids_are_404_pages(client: TestClient) -> None:
 async def test_root_sends_browsers_to_the_viewer_and_clients_to_json(client: TestClient) -> None:
     response = await client.get("/", headers=BROWSER, allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/ui/"
-    assert (await (await client.get("/")).json())["docs"] == "/docs"
+    index = await (await client.get("/")).json()
+    assert index["docs"] == "/docs" and index["viewer"] == "/ui/"
     assert (await (await client.get("/", headers={"Accept": "application/json"})).json())
     both = {"Accept": "application/json, text/html;q=0.5"}
     assert (await client.get("/", headers=both, allow_redirects=False)).status == 200
