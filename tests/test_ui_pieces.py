@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from canonry.service.ui.compare import overlap, shingle_set, side_by_side
+from canonry.service.ui.compare import Overlap, overlap, shingle_set, side_by_side, verifies
 from canonry.service.ui.markup import Markup, el, render
 from canonry.service.ui.stripped import NOT_MAIN_CONTENT, stripped_lines, visible_lines
 from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import explain
+from canonry.workers.dedup.match import DEFAULT_MATCH
 from canonry.workers.dedup.shingle import shingles
 from tests import synthetic
 
@@ -42,7 +43,15 @@ def test_overlap_is_exact_on_the_fingerprint_shingles() -> None:
     assert figures.containment == pytest.approx(len(sa & sb) / len(sb)) == 1.0  # b is inside a
     assert overlap(shingle_set(a), shingle_set(a)).jaccard == 1.0
     empty = overlap(frozenset(), shingle_set(a))
-    assert empty.jaccard == empty.containment == 0.0
+    assert empty.jaccard == empty.containment == 0.0 and not verifies(empty)
+    assert verifies(figures)  # the first half of the story
+    assert not verifies(overlap(shingle_set(a), shingle_set(synthetic.story(2))))
+    # The matcher's own tiers on exact figures: a cut copy of half the size verifies by
+    # containment below the Jaccard threshold; a smaller one needs nearly all of it inside.
+    cut = Overlap(jaccard=38 / 112, containment=38 / 50, shared=38, sizes=(100, 50))
+    assert cut.jaccard < DEFAULT_MATCH.jaccard and verifies(cut)
+    assert not verifies(Overlap(jaccard=30 / 110, containment=30 / 40, shared=30,
+                                sizes=(100, 40)))
     # Typography does not count, as in the fingerprint.
     assert overlap(shingle_set('He said "yes" to it all.'),
                    shingle_set("He said “yes” to it all.")).jaccard == 1.0
