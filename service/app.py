@@ -31,6 +31,8 @@ from canonry.service.openapi import openapi
 from canonry.service.problems import problem_middleware
 from canonry.service.reads import Reads
 from canonry.service.routes import METRICS_PATH, ROUTES, add_routes
+from canonry.service.ui.queries import UiQueries
+from canonry.service.ui.session import browser_redirects
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -53,13 +55,19 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> web.Applicati
     scopes[("GET", "/openapi.json")] = ANY_KEY
     # Outermost first: every error becomes Problem Details; the key is checked before the
     # body is read, so a client without one cannot make the server read megabytes.
-    middlewares = [observe, problem_middleware]  # observe: ids and metrics for every answer
+    # observe: ids and metrics for every answer; a browser at `/` is sent to the viewer.
+    middlewares = [observe, problem_middleware, browser_redirects(
+        {(r.method, r.path): r.browser_redirect for r in ROUTES if r.browser_redirect})]
+    authenticator = None
     if api_keys:
-        middlewares.append(auth_middleware(Authenticator(api_keys, scopes)))
+        authenticator = Authenticator(api_keys, scopes, frozenset(
+            (r.method, r.path) for r in ROUTES if r.browser))
+        middlewares.append(auth_middleware(authenticator))
     middlewares.append(body_deadline(settings.read_timeout_seconds))
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.SCOPES] = scopes
+    app[keys.AUTHENTICATOR] = authenticator
     app.on_response_prepare.append(echo_request_id)
     app[keys.STOPPING] = asyncio.Event()
     app.on_shutdown.append(_stop_streams)
@@ -82,6 +90,7 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
         app[keys.QUEUE] = backends.queue
         app[keys.INDEX] = backends.index
         app[keys.READS] = Reads(backends.database)
+        app[keys.UI_QUERIES] = UiQueries(backends.database)
         app[keys.ACCEPTANCE] = GroupCommit(backends.store, backends.queue)
         yield
 

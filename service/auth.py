@@ -6,7 +6,11 @@ routes; /metrics when CANONRY_METRICS_SCOPE=admin). A key may be written as `sha
 SHA-256 in hex, so the setting (a Secret, a config file) need not hold the key itself. A scope
 grants only itself: `admin` does not imply `read`.
 
-Keys are sent as `Authorization: Bearer KEY` or `X-API-Key: KEY`. Only the SHA-256 of each key
+Keys are sent as `Authorization: Bearer KEY` or `X-API-Key: KEY`; the story viewer's pages (GET
+routes marked `browser`, read-only) also take the key a person entered in its form, from the
+`UI_COOKIE` cookie (HttpOnly, SameSite=Strict, Path=/ui: a cross-site request never carries it,
+and no API route accepts it). A browser without a key is sent to that form instead of a 401;
+any other client still gets the 401. Only the SHA-256 of each key
 is kept in memory; a presented key is hashed and compared against every known digest with
 `hmac.compare_digest`, all of them every time, so neither the match nor its position shows in
 the time taken.
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 from prometheus_client import Counter
+from yarl import URL
 
 from canonry.service.config import Settings
 from canonry.service.problems import ProblemError
@@ -38,6 +43,8 @@ SCOPES = ("ingest", "read", "admin")
 ANY_KEY = "any"  # a route any valid key may call, whatever its scopes (e.g. /openapi.json)
 REALM = "canonry"
 MIN_KEY_CHARS = 16  # shorter keys work (tests, examples) but are logged as guessable
+UI_COOKIE = "canonry_ui_key"
+KEY_FORM_PATH = "/ui/key"
 
 REFUSED = Counter("canonry_auth_refused_total", "Requests refused for want of a key or a scope",
                   ["reason"])
@@ -121,9 +128,11 @@ def check_exposure(settings: Settings) -> str | None:
 class Authenticator:
     """The keys of one app, and the scope each (method, route) needs."""
 
-    def __init__(self, keys: tuple[ApiKey, ...], scopes: Mapping[tuple[str, str], str | None]):
+    def __init__(self, keys: tuple[ApiKey, ...], scopes: Mapping[tuple[str, str], str | None],
+                 browser_routes: frozenset[tuple[str, str]] = frozenset()):
         self.keys = keys
         self.scopes = scopes  # (method, path template) → scope; None: open
+        self.browser_routes = browser_routes  # (method, template) that take the UI's cookie
 
     def find(self, presented: str) -> ApiKey | None:
         digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
@@ -142,6 +151,41 @@ class Authenticator:
         if template is not None and (method, template) in self.scopes:
             return self.scopes[(method, template)]
         return ANY_KEY
+
+    def is_browser_route(self, request: web.Request) -> bool:
+        resource = request.match_info.route.resource
+        method = "GET" if request.method == "HEAD" else request.method
+        return resource is not None and (method, resource.canonical) in self.browser_routes
+
+
+def prefers_html(request: web.Request) -> bool:
+    """Whether the client asks for a page rather than JSON: text/html accepted with a higher
+    quality than application/json (a browser's navigation; `*/*` alone, as API clients and
+    aiohttp send, is not a preference)."""
+    html = json = 0.0
+    for item in request.headers.get("Accept", "").split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media.lower() in ("text/html", "application/xhtml+xml"):
+            html = max(html, quality)
+        elif media.lower() == "application/json":
+            json = max(json, quality)
+    return html > 0 and html > json
+
+
+def key_form_redirect(request: web.Request, reason: str | None = None) -> web.HTTPSeeOther:
+    """Where a browser without a (valid) key is sent: the key form, then back here."""
+    query = {"next": request.path_qs}
+    if reason:
+        query["reason"] = reason
+    return web.HTTPSeeOther(str(URL(KEY_FORM_PATH).with_query(query)))
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -171,8 +215,13 @@ def auth_middleware(authenticator: Authenticator) -> Callable[..., Awaitable[web
         if scope is None:
             return await handler(request)
         presented = presented_key(request)
+        browser = authenticator.is_browser_route(request)
+        if presented is None and browser:
+            presented = request.cookies.get(UI_COOKIE) or None
         if presented is None:
             REFUSED.labels("missing").inc()
+            if browser and prefers_html(request):
+                raise key_form_redirect(request)
             raise ProblemError(401, "an API key is required: send Authorization: Bearer KEY "
                                     "or X-API-Key: KEY", slug="unauthorized",
                                headers=_challenge())
@@ -181,6 +230,8 @@ def auth_middleware(authenticator: Authenticator) -> Callable[..., Awaitable[web
             REFUSED.labels("invalid").inc()
             log.info("auth_refused", reason="invalid", path=request.path,
                      remote=request.remote)
+            if browser and prefers_html(request):
+                raise key_form_redirect(request, "invalid")
             raise ProblemError(401, "the API key is not valid", slug="unauthorized",
                                headers=_challenge("invalid_token"))
         if scope != ANY_KEY and scope not in key.scopes:

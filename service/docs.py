@@ -1,7 +1,9 @@
-"""`/` and `/docs`: where a person starts. `/docs` renders /openapi.json with Swagger UI 5,
-served from the `swagger-ui-py` package's static files (no CDN: the page works offline and
-behind any firewall). With API keys set, both take any valid key, like /openapi.json; the page
-then sends the key its Authorize dialog is given with every request it makes.
+"""`/` and `/docs`: where a person starts (a browser at `/` is sent to the story viewer,
+`/ui/`, by `service/ui/session.browser_redirects`). `/docs` renders /openapi.json with
+Swagger UI 5, served from the `swagger-ui-py` package's static files (no CDN: the page works
+offline and behind any firewall). With API keys set, both take any valid key, like
+/openapi.json; the page then sends the key its Authorize dialog is given with every request it
+makes.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ async def index(request: web.Request) -> web.Response:
         "service": "canonry",
         "docs": "/docs", "openapi": "/openapi.json",
         "health": "/healthz", "ready": "/readyz", "metrics": "/metrics",
-        "feed": "/documents", "events": "/events",
+        "feed": "/documents", "events": "/events", "viewer": "/ui/",
     })
 
 

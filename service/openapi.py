@@ -14,6 +14,7 @@ from canonry.service.keys import SCOPES
 from canonry.service.routes import ROUTES, Route
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
+_DESCRIPTIONS = {200: "OK", 202: "Accepted", 303: "See Other: the page to go to"}
 
 
 def _nul_free(schema: dict[str, Any]) -> None:
@@ -74,7 +75,10 @@ def _operation(route: Route, components: dict[str, Any], scope: str | None) -> d
         if route.ndjson:
             content["application/x-ndjson"] = {"schema": {"type": "string"}}
         operation["requestBody"] = {"required": True, "content": content}
-    ok: dict[str, Any] = {"description": "OK" if route.status == 200 else "Accepted"}
+    if route.form:
+        operation["requestBody"] = {"required": True, "content": {
+            "application/x-www-form-urlencoded": {"schema": route.form}}}
+    ok: dict[str, Any] = {"description": _DESCRIPTIONS[route.status]}
     if route.response:
         ok["content"] = {"application/json": {"schema": _schema(route.response, components)}}
     if route.html:
@@ -83,7 +87,12 @@ def _operation(route: Route, components: dict[str, Any], scope: str | None) -> d
         ok["content"]["text/event-stream"] = {"schema": {
             "type": "string", "description": "`id: <seq>`, `event: <type>`, `data: <event JSON>`"}}
     responses: dict[str, Any] = {str(route.status): ok}
-    problem = {"application/problem+json": {"schema": _ref(Problem, components)}}
+    if route.see_other:
+        responses["303"] = {"description": "See Other: the page to go to", "headers": {
+            "Location": {"schema": {"type": "string"}}}}
+    problem: dict[str, Any] = {"application/problem+json": {"schema": _ref(Problem, components)}}
+    if route.html:  # a browser (Accept: text/html) gets the error as a page
+        problem["text/html"] = {"schema": {"type": "string"}}
     errors = set(route.errors) | ({401, 403} if scope is not None else set())
     for status in sorted(errors):
         responses[str(status)] = {"description": "Problem Details", "content": problem}

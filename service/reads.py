@@ -202,6 +202,19 @@ class Reads:
             cursor = row["id"]
         return ProvenancePage(provenance=items, next=str(cursor) if len(rows) > limit else None)
 
+    async def copy(self, document_id: str, ingest_id: str) -> ProvenanceOut | None:
+        """One copy of a document, by its ingest (None when that ingest is not its copy)."""
+        if not (is_document_id(document_id) and is_ingest_id(ingest_id)):
+            return None
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                _PROVENANCE_READ.where(provenance.c.ingest_id == ingest_id,
+                                       provenance.c.document_id == document_id)
+            )).mappings().first()
+        if row is None:
+            return None
+        return _provenance({k: v for k, v in row.items() if k not in {"id", "document_id"}})
+
     async def feed(self, after: int, limit: int, max_bytes: int | None = None,
                    where: FeedFilter | None = None) -> DocumentPage:
         """Documents changed after the cursor, oldest change first; resume from `next`. At most

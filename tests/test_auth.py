@@ -27,6 +27,8 @@ KEYS = (f"{INGEST_KEY}=ingest, {READ_KEY}=read,{ADMIN_KEY}=admin,"
 ARTICLE = {"url": "https://example.org/auth", "text": "A sentence long enough to be an article "
            "body survives cleaning. It has two sentences, and a third one too, for good measure."}
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
+# The story viewer's key form takes the key itself (tests/test_ui.py).
+KEY_FORM_PATHS = {"/ui/key", "/ui/logout"}
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -65,7 +67,7 @@ async def assert_problem(response, status: int) -> dict:
 
 
 async def test_every_keyed_route_refuses_a_request_without_a_key(keyed: TestClient) -> None:
-    keyed_routes = [r for r in ROUTES if r.path not in OPEN_PATHS]
+    keyed_routes = [r for r in ROUTES if r.path not in OPEN_PATHS | KEY_FORM_PATHS]
     assert len(keyed_routes) >= 7  # the route table still lists the API, not only health
     for route in keyed_routes:
         for method in {route.method, "HEAD"} if route.method == "GET" else {route.method}:
@@ -136,7 +138,7 @@ async def test_openapi_documents_the_schemes_and_each_route_scope(keyed: TestCli
     assert spec["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
     for route in ROUTES:
         operation = spec["paths"][route.path][route.method.lower()]
-        if route.path in OPEN_PATHS:
+        if route.path in OPEN_PATHS | KEY_FORM_PATHS:
             assert operation["security"] == [], route.path
         else:
             scopes = [] if route.scope == ANY_KEY else [route.scope]

@@ -1,14 +1,11 @@
 """`/docs` renders the spec in a real headless browser (Chromium), from the packaged Swagger UI:
-every documented route shows up as an operation. Chromium is installed from Debian when it is
-missing and we may (root); otherwise the test fails saying so, it never skips."""
+every documented route shows up as an operation. Chromium comes from tests/browser.py."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,23 +13,10 @@ import aiohttp
 import pytest
 
 from canonry.service.routes import ROUTES
+from tests.browser import chromium
 from tests.servers import free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (["apt-get", "update", "-qq"],
-                        ["apt-get", "install", "-y", "-qq", "chromium"]):
-            subprocess.run(command, check=False, env=env, capture_output=True, timeout=900)
-    found = shutil.which("chromium")
-    assert found, "no Chromium here and it could not be installed (apt-get install chromium)"
-    return found
 
 
 async def test_docs_renders_every_route_in_a_headless_browser(tmp_path: Path) -> None:
