@@ -154,6 +154,9 @@ class Reconciler:
                 await self.index.clear()
             elif await self.index.ready():  # another process finished just before we locked
                 return 0
+            # A Redis that held the previous layout: its keys are dead weight now.
+            if legacy := await self.index.drop_legacy():
+                log.info("index_legacy_layout_dropped", keys=legacy)
             log.info("index_rebuild_started")
             entries = await self.store.index_entries(time.time() - self.window_seconds)
             await self.index.fill(entries, lock, token, ttl_ms)
