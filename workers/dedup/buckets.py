@@ -1,23 +1,24 @@
 """Where a band lands in a bucketed band index: pure arithmetic shared by the Redis layout, its
 benchmark and its tests.
 
-A band key (`lsh.band_keys`) is hashed once (BLAKE2b, 8 bytes) into a bucket selector `u`
-(32 bits) and a field `f` (`field_bits` bits, signed, so that Redis' listpack stores it as a
-small integer). A segment of the index with B buckets keeps the band in bucket `u % B` under
-field `f`. Two different band keys meet only if both agree, so the layout never loses a
-candidate the pure `BandIndex` finds; it only adds false ones, about
-`fill / 2**field_bits` per band looked up (fill: the mean fields per bucket).
+A band (its number and its `rows` values, what `lsh.band_keys` spells out) is hashed once
+(64 bits, `band_address_arrays`) into a bucket selector `u` (32 bits) and a field `f`
+(`field_bits` bits, signed, so that Redis' listpack stores it as a small integer). A segment
+of the index with B buckets keeps the band in bucket `u % B` under field `f`. Equal bands
+always meet, so the layout never loses a candidate the pure `BandIndex` finds; it only adds
+false ones, about `fill / 2**field_bits` per band looked up (fill: the mean fields per bucket).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from canonry.workers.dedup.lsh import DEFAULT_LSH, LSHConfig, band_keys
+import numpy as np
+
+from canonry.workers.dedup.lsh import DEFAULT_LSH, LSHConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class BucketLayout:
     """
 
     field_bits: int = 16
-    fill: int = 64
+    fill: int = 96
     min_buckets: int = 64
 
     def __post_init__(self) -> None:
@@ -61,12 +62,45 @@ def band_addresses(hashvalues: Sequence[int], config: LSHConfig = DEFAULT_LSH,
 @lru_cache(maxsize=8192)
 def _addresses(hashvalues: tuple[int, ...], config: LSHConfig,
                field_bits: int) -> tuple[tuple[int, int], ...]:
-    half = 1 << (field_bits - 1)
-    out = []
-    for key in band_keys(hashvalues, config):
-        digest = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
-        out.append((digest >> 32, (digest & ((1 << field_bits) - 1)) - half))
-    return tuple(out)
+    u, f = band_address_arrays(np.asarray([hashvalues], dtype=np.uint64), config, field_bits)
+    return tuple(zip(u[0].tolist(), f[0].tolist(), strict=True))
+
+
+def band_address_arrays(signatures: np.ndarray, config: LSHConfig = DEFAULT_LSH,
+                        field_bits: int = DEFAULT_LAYOUT.field_bits
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """`band_addresses` of a (documents x values) array at once: (u, f), documents x bands.
+
+    The hash: per band, its number and its `rows` values folded by multiply-xorshift, then
+    the splitmix64 finaliser, all mod 2**64 (numpy wraps). Vectorised, because a rebuild
+    addresses every band of every document (8.5 M for 100 k documents)."""
+    needed = config.bands * config.rows
+    if signatures.shape[1] < needed:
+        raise ValueError(f"{signatures.shape[1]} hash values cannot fill {needed} band rows")
+    rows = signatures[:, :needed].astype(np.uint64).reshape(len(signatures), config.bands,
+                                                             config.rows)
+    with np.errstate(over="ignore"):
+        h = (np.arange(config.bands, dtype=np.uint64) + _K0) * _K1
+        h = np.broadcast_to(h, rows.shape[:2]).copy()
+        for r in range(config.rows):
+            h = (h ^ rows[:, :, r]) * _K2
+            h ^= h >> np.uint64(29)
+        h ^= h >> np.uint64(30)
+        h *= _K3
+        h ^= h >> np.uint64(27)
+        h *= _K4
+        h ^= h >> np.uint64(31)
+    u = (h >> np.uint64(32)).astype(np.int64)
+    mask = np.uint64((1 << field_bits) - 1)
+    f = (h & mask).astype(np.int64) - (1 << (field_bits - 1))
+    return u, f
+
+
+_K0 = np.uint64(0x9E3779B97F4A7C15)
+_K1 = np.uint64(0xD6E8FEB86659FD93)
+_K2 = np.uint64(0xFF51AFD7ED558CCD)
+_K3 = np.uint64(0xBF58476D1CE4E5B9)
+_K4 = np.uint64(0x94D049BB133111EB)
 
 
 def generation_of(seen_at: float, generation_seconds: float) -> int:

@@ -45,13 +45,14 @@ from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from redis.asyncio import Redis
 
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.dedup.buckets import (
     DEFAULT_LAYOUT,
     BucketLayout,
-    band_addresses,
+    band_address_arrays,
     generation_of,
 )
 from canonry.workers.dedup.fingerprint import decode_hashvalues, encode_hashvalues
@@ -60,20 +61,26 @@ from canonry.workers.ports import Claim, IndexNotReady, SignatureSource
 
 # The document ids (and pending entries, '' when none) of every segment's postings under the
 # bands given, minus `skip` and the tombstones: id, pending, id, pending, ...
-# ARGV from `base`: u1, f1, ..., u_nb, f_nb.
+# `bands`: u1, f1, ..., u_nb, f_nb (`unpack_bands`).
 _COLLECT = """
-local function collect(pre, segs, nb, base, skip)
+local function unpack_bands(blob, nb)  -- u1, f1, u2, f2, ...: uint32 and int32, little-endian
+  return {struct.unpack('<' .. string.rep('I4i4', nb), blob)}
+end
+
+local function collect(pre, segs, nb, bands, skip, seen_values)
   local out, got = {}, {}
   for j = 1, #segs, 2 do
     local sp, buckets = pre .. segs[j], tonumber(segs[j + 1])
-    local lids, done = {}, {}
+    local lids, done, values = {}, {}, {}
     for i = 0, nb - 1 do
-      local v = redis.call('HGET', sp .. ':b:' .. (tonumber(ARGV[base + 1 + 2 * i]) % buckets),
-                           ARGV[base + 2 + 2 * i])
+      local key = sp .. ':b:' .. (bands[2 * i + 1] % buckets)
+      local v = redis.call('HGET', key, bands[2 * i + 2])
+      values[i] = v
       if v then
         for lid in string.gmatch(v, '%d+') do lids[#lids + 1] = tonumber(lid) end
       end
     end
+    if seen_values then seen_values[segs[j]] = values end
     for _, lid in ipairs(lids) do
       if not done[lid] then
         done[lid] = true
@@ -92,33 +99,31 @@ local function collect(pre, segs, nb, base, skip)
 end
 """
 
-# KEYS: segments. ARGV: index prefix, nb, then u/f per band. Read-only.
+# KEYS: segments. ARGV: index prefix, nb, the bands (`_band_args`). Read-only.
 _CANDIDATES = _COLLECT + """
-return collect(ARGV[1], redis.call('HGETALL', KEYS[1]), tonumber(ARGV[2]), 2, {})
+local nb = tonumber(ARGV[2])
+return collect(ARGV[1], redis.call('HGETALL', KEYS[1]), nb, unpack_bands(ARGV[3], nb), {}, nil)
 """
 
-# Claim (mode '1'), guarded claim ('2': refused while the loaded marker KEYS[3] is missing),
-# upsert ('0': replace and load) and the rebuild's fill ('3': only while the lock KEYS[3]
-# holds ARGV[7], renewing its TTL to ARGV[8] ms).
-# KEYS: segments, counts, the marker or the lock (else anything).
+# Claim (mode '1'), guarded claim ('2': refused while the loaded marker KEYS[3] is missing)
+# and upsert ('0': replace).
+# KEYS: segments, counts, the loaded marker.
 # ARGV: mode, index prefix, document id, time generation, pending entry ('' for none: the
-#       store has it), pending TTL ms, token, lock TTL ms, fill, min buckets, bands, nb,
-#       u/f per band, then the ids already judged (`seen`).
-# Answers {0, candidates} (a claim met unjudged candidates: nothing written), {1} (indexed),
-#         {3} (guarded claim, index not loaded) or {4} (fill, the lock is not ours).
+#       store has it), pending TTL ms, (unused), (unused), fill, min buckets, bands, nb,
+#       the bands (`_band_args`), then the ids already judged (`seen`).
+# Answers {0, candidates} (a claim met unjudged candidates: nothing written), {1} (indexed)
+#         or {3} (guarded claim, index not loaded).
 _ADD = _COLLECT + """
 local mode, pre, doc, t = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if mode == '2' and redis.call('EXISTS', KEYS[3]) == 0 then return {3} end
-if mode == '3' then
-  if redis.call('GET', KEYS[3]) ~= ARGV[7] then return {4} end
-  redis.call('PEXPIRE', KEYS[3], ARGV[8])
-end
 local nb = tonumber(ARGV[12])
+local addr = unpack_bands(ARGV[13], nb)
 local segs = redis.call('HGETALL', KEYS[1])
+local seen_values = {}  -- the claim's reads of each segment's fields, reused by the insert
 if mode == '1' or mode == '2' then
   local skip = {[doc] = true}
-  for i = 13 + 2 * nb, #ARGV do skip[ARGV[i]] = true end
-  local found = collect(pre, segs, nb, 12, skip)
+  for i = 14, #ARGV do skip[ARGV[i]] = true end
+  local found = collect(pre, segs, nb, addr, skip, seen_values)
   if #found > 0 then return {0, found} end
 end
 local fill, minb, bands = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
@@ -155,10 +160,11 @@ else  -- a new generation, sized for as many documents as the previous one holds
 end
 local lid = redis.call('HINCRBY', KEYS[2], cur, 1)
 redis.call('HSET', pre .. cur .. ':i:' .. math.floor(lid / 128), lid % 128, doc)
-local sp = pre .. cur .. ':b:'
+local sp, known = pre .. cur .. ':b:', seen_values[cur]
 for i = 0, nb - 1 do
-  local key, f = sp .. (tonumber(ARGV[13 + 2 * i]) % curb), ARGV[14 + 2 * i]
-  local v = redis.call('HGET', key, f)
+  local key, f = sp .. (addr[2 * i + 1] % curb), addr[2 * i + 2]
+  local v
+  if known then v = known[i] else v = redis.call('HGET', key, f) end
   if v then redis.call('HSET', key, f, v .. ',' .. lid) else redis.call('HSET', key, f, lid) end
 end
 redis.call('HDEL', pre .. 'dead', doc)
@@ -197,8 +203,100 @@ redis.call('HSET', KEYS[3], ARGV[1], buckets .. ' ' .. n)
 return n
 """
 
+# The bulk load's reservation: for `n` documents of generation t, the segment part taking them
+# (the current one if it has room, else a new one with buckets for them, at least twice the
+# current one's) and the first of the n local ids reserved there.
+# KEYS: segments, counts, the lock (else anything). ARGV: token ('' for no lock check), lock
+#       TTL ms, t, n, buckets for n, fill, bands.
+# Answers {segment, buckets, first id}, or 0 (the lock is not ours: nothing written).
+_RESERVE = """
+if ARGV[1] ~= '' then
+  if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+local t, n, want = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local fill, bands = tonumber(ARGV[6]), tonumber(ARGV[7])
+local cur, curk, curb = nil, -1, 0
+for _, seg in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local st, sk = string.match(seg, '^(-?%d+)%.(%d+)$')
+  if st == t and tonumber(sk) > curk then cur, curk = seg, tonumber(sk) end
+end
+if cur then
+  curb = tonumber(redis.call('HGET', KEYS[1], cur))
+  local used = tonumber(redis.call('HGET', KEYS[2], cur) or '0')
+  if used + n > math.floor(curb * fill / bands) then
+    curk, curb = curk + 1, math.max(want, 2 * curb)
+    cur = t .. '.' .. curk
+    redis.call('HSET', KEYS[1], cur, curb)
+  end
+else
+  cur, curb = t .. '.0', want
+  redis.call('HSET', KEYS[1], cur, curb)
+end
+local last = redis.call('HINCRBY', KEYS[2], cur, n)
+return {cur, curb, last - n + 1}
+"""
+
+# The bulk load's write. KEYS: the lock (else anything). ARGV: token ('' for no lock check),
+# lock TTL ms, segment key prefix, then either
+#   'b', per bucket (number, k) as little-endian int32 pairs, and per posting (field, local id)
+#        likewise, sorted by bucket, k distinct fields per bucket (a value already there is
+#        kept, the new id appended), or
+#   'm', then per hash: its key suffix (":i:<n>" an id map, ":b:<n>" a bucket), k, then k
+#        field/value pairs (a bucket's value already there is kept, the new ids appended: the
+#        rare fields that several postings of one load share, "7,912").
+# Binary postings: the numbers are unpacked in C (`struct`), not parsed arg by arg.
+# Answers 1, or 0 (the lock is not ours: nothing written).
+_BULK = """
+if ARGV[1] ~= '' then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+local sp = ARGV[3]
+if ARGV[4] == 'm' then
+  local i = 5
+  while i <= #ARGV do
+    local key, k = sp .. ARGV[i], tonumber(ARGV[i + 1])
+    if string.sub(ARGV[i], 1, 3) == ':b:' then
+      for j = i + 2, i + 2 * k, 2 do
+        local old = redis.call('HGET', key, ARGV[j])
+        redis.call('HSET', key, ARGV[j], old and (old .. ',' .. ARGV[j + 1]) or ARGV[j + 1])
+      end
+    else
+      redis.call('HSET', key, unpack(ARGV, i + 2, i + 1 + 2 * k))
+    end
+    i = i + 2 + 2 * k
+  end
+  return 1
+end
+local head, body, hp, bp, formats = ARGV[5], ARGV[6], 1, 1, {}
+for _ = 1, #head / 8 do
+  local b, k
+  b, k, hp = struct.unpack('<i4i4', head, hp)
+  local format = formats[k]
+  if not format then
+    format = '<' .. string.rep('i4', 2 * k)
+    formats[k] = format
+  end
+  local v = {struct.unpack(format, body, bp)}
+  bp = v[2 * k + 1]
+  local key, fields = sp .. ':b:' .. b, {}
+  for j = 1, k do fields[j] = v[2 * j - 1] end
+  local old = redis.call('HMGET', key, unpack(fields))
+  for j = 1, k do  -- a live writer's ids there already: keep them
+    if old[j] then v[2 * j] = old[j] .. ',' .. v[2 * j] end
+  end
+  redis.call('HSET', key, unpack(v, 1, 2 * k))
+end
+return 1
+"""
+
+# Documents addressed at once: every chunk touches nearly every bucket of the segment, so one
+# chunk per generation is the aim (10 bytes per posting, ~210 MB at the cap).
+_BULK_DOCUMENTS = 250_000
+_BULK_BUCKETS = 500  # buckets per bulk script call (~32 k postings: ~10 ms of Redis)
+_BULK_MAPS = 50  # id maps per bulk script call
 _NOT_LOADED = 3  # the guarded claim's "the index is not loaded" answer
-_LOCK_LOST = 4  # the fill's "the rebuild lock is not ours" answer
 _IDS_PER_MAP = 128  # local ids per id-map hash (mirrored in the scripts)
 
 
@@ -256,6 +354,8 @@ class RedisIndex:
         self._add = client.register_script(_ADD)
         self._remove = client.register_script(_REMOVE)
         self._detach = client.register_script(_DETACH)
+        self._reserve = client.register_script(_RESERVE)
+        self._write_bulk = client.register_script(_BULK)
         self._guarded = False
 
     def require_loaded(self) -> None:
@@ -278,8 +378,8 @@ class RedisIndex:
             for hashvalues in signatures:
                 await self._candidates(keys=[self.keys.segments],
                                        args=[self.keys.index_prefix, self.config.bands,
-                                             *_band_args(tuple(hashvalues), self.config,
-                                                         self.layout)],
+                                             _band_args(tuple(hashvalues), self.config,
+                                                        self.layout)],
                                        client=pipe)
             answers = await pipe.execute()
         resolved = await self._resolve(answers)
@@ -323,7 +423,10 @@ class RedisIndex:
         """New signatures of documents (their store rows already updated). The old postings
         stay until their generation goes: they lead to the same document, whose current
         signature verification reads."""
-        await self.load(entries)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                await self._add_call(entry, "0", (), pipe, pending=False)
+            await pipe.execute()
 
     async def remove(self, document_ids: Sequence[str]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
@@ -333,31 +436,16 @@ class RedisIndex:
             await pipe.execute()
 
     async def load(self, entries: Iterable[IndexEntry]) -> None:
-        """Index entries in bulk, `chunk_size` per pipeline round trip; each generation met
-        for the first time is sized for the documents of it in `entries`."""
-        entries = list(entries)
-        await self._size_generations(entries)
-        for start in range(0, len(entries), self.chunk_size):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for entry in entries[start:start + self.chunk_size]:
-                    await self._add_call(entry, "0", (), pipe, pending=False)
-                await pipe.execute()
+        """Index entries in bulk (`fill` without a lock)."""
+        await self._bulk(list(entries), "", "", 0)
 
     async def fill(self, entries: Sequence[IndexEntry], lock: str, token: str,
                    lock_ttl_ms: int) -> None:
-        """The rebuild's load: each entry only while `lock` holds `token` (renewing its TTL,
-        so a long load keeps it); `RebuildInterrupted` after the first chunk where it did
-        not. Whatever a live writer indexed meanwhile stays (it is newer; a second posting of
-        the same document is harmless)."""
-        await self._size_generations(entries)
-        for start in range(0, len(entries), self.chunk_size):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for entry in entries[start:start + self.chunk_size]:
-                    await self._add_call(entry, "3", (), pipe, pending=False, lock=lock,
-                                         token=token, lock_ttl_ms=lock_ttl_ms)
-                answers = await pipe.execute()
-            if any(answer[0] == _LOCK_LOST for answer in answers):
-                raise RebuildInterrupted(f"lost the rebuild lock after {start} entries")
+        """The rebuild's load: only while `lock` holds `token` (each step renews its TTL, so
+        a long load keeps it); `RebuildInterrupted` at the first step where it did not.
+        Whatever a live writer indexed meanwhile stays (it is newer; a second posting of the
+        same document is harmless: verification reads the store's entry)."""
+        await self._bulk(entries, lock, token, lock_ttl_ms)
 
     async def evict_older_than(self, timestamp: float) -> int:
         """Drop every generation whose whole span is older than `timestamp` (documents of the
@@ -404,17 +492,15 @@ class RedisIndex:
 
     # -- internals ---------------------------------------------------------------------------------
     async def _add_call(self, entry: IndexEntry, mode: str, seen: Collection[str],
-                        client: Any, *, pending: bool = True, lock: str = "", token: str = "",
-                        lock_ttl_ms: int = 0) -> Any:
+                        client: Any, *, pending: bool = True) -> Any:
         """Run (or, `client` being a pipeline, queue) the add script."""
-        third = lock if mode == "3" else self.keys.index_loaded
         return await self._add(
-            keys=[self.keys.segments, self.keys.counts, third],
+            keys=[self.keys.segments, self.keys.counts, self.keys.index_loaded],
             args=[mode, self.keys.index_prefix, entry.document_id,
                   generation_of(entry.seen_at, self.generation_seconds),
-                  _pending_blob(entry) if pending else b"", self.pending_ms, token,
-                  lock_ttl_ms, self.layout.fill, self.layout.min_buckets, self.config.bands,
-                  self.config.bands, *_band_args(entry.hashvalues, self.config, self.layout),
+                  _pending_blob(entry) if pending else b"", self.pending_ms, "",
+                  0, self.layout.fill, self.layout.min_buckets, self.config.bands,
+                  self.config.bands, _band_args(entry.hashvalues, self.config, self.layout),
                   *seen],
             client=client,
         )
@@ -458,17 +544,95 @@ class RedisIndex:
         raw = await self.client.hgetall(self.keys.segments)
         return {k.decode(): int(v) for k, v in raw.items()}
 
-    async def _size_generations(self, entries: Sequence[IndexEntry]) -> None:
-        """Open each generation not in the index yet with buckets for its documents here."""
-        per_generation: dict[int, int] = {}
+    async def _bulk(self, entries: Sequence[IndexEntry], lock: str, token: str,
+                    lock_ttl_ms: int) -> None:
+        """Bucket-major bulk insert: per generation, one segment part sized for its documents
+        and a range of local ids reserved in one step; the postings addressed in numpy, sorted
+        by bucket and written a few thousand buckets per script (one HMGET and one HSET per
+        bucket, instead of a script call per document and two commands per band). `lock`:
+        every step first checks that it holds `token` ('' for none)."""
+        per_generation: dict[int, list[IndexEntry]] = {}
         for entry in entries:
             t = generation_of(entry.seen_at, self.generation_seconds)
-            per_generation[t] = per_generation.get(t, 0) + 1
-        present = {_generation(s) for s in await self._segments()}
-        for t, n in per_generation.items():
-            if t not in present:
-                await self.client.hsetnx(self.keys.segments, f"{t}.0",
-                                         self.layout.buckets_for(n, self.config))
+            per_generation.setdefault(t, []).append(entry)
+        guard = [lock or self.keys.segments]
+        head = [token if lock else "", lock_ttl_ms]
+        done = 0
+        for t, group in sorted(per_generation.items()):
+            answer = await self._reserve(
+                keys=[self.keys.segments, self.keys.counts, *guard],
+                args=[*head, t, len(group), self.layout.buckets_for(len(group), self.config),
+                      self.layout.fill, self.config.bands])
+            if answer == 0:
+                raise RebuildInterrupted(f"lost the rebuild lock after {done} entries")
+            segment, buckets, first = answer[0].decode(), int(answer[1]), int(answer[2])
+            for start in range(0, len(group), _BULK_DOCUMENTS):
+                chunk = group[start:start + _BULK_DOCUMENTS]
+                for args in self._bulk_args(segment, buckets, first + start, chunk):
+                    if not await self._write_bulk(keys=guard, args=[*head, *args]):
+                        raise RebuildInterrupted(f"lost the rebuild lock after {done} entries")
+                done += len(chunk)
+
+    def _bulk_args(self, segment: str, buckets: int, first: int,
+                   chunk: Sequence[IndexEntry]) -> Iterable[list[Any]]:
+        """The bulk script's arguments for `chunk` (local ids from `first`), in pieces: the id
+        maps first (a posting is never met before its id resolves), then the buckets."""
+        prefix = f"{self.keys.index_prefix}{segment}"
+        block: dict[int, list[Any]] = {}
+        for n, entry in enumerate(chunk, start=first):
+            block.setdefault(n // _IDS_PER_MAP, []).extend((n % _IDS_PER_MAP, entry.document_id))
+        maps: list[Any] = []
+        for number, fields in block.items():
+            maps += [f":i:{number}", len(fields) // 2, *fields]
+        yield from self._map_calls(prefix, maps)
+        hv = np.asarray([e.hashvalues for e in chunk], dtype=np.uint64)
+        u, f = band_address_arrays(hv, self.config, self.layout.field_bits)
+        bucket = (u % buckets).astype(np.int32).ravel()
+        field = f.astype(np.int32).ravel()
+        del u, f
+        lid = np.repeat(np.arange(first, first + len(chunk), dtype=np.int32), self.config.bands)
+        order = np.lexsort((lid, field, bucket))
+        bucket, field, lid = bucket[order], field[order], lid[order]
+        # A (bucket, field) several postings share (copies in the load, or a false meeting):
+        # written one by one, joined; everything else in binary, one field per posting.
+        same = (bucket[1:] == bucket[:-1]) & (field[1:] == field[:-1])
+        shared = np.zeros(len(bucket), dtype=bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        joined: dict[tuple[int, int], list[str]] = {}
+        for b, fv, n in zip(bucket[shared].tolist(), field[shared].tolist(),
+                            lid[shared].tolist(), strict=True):
+            joined.setdefault((b, fv), []).append(str(n))
+        rare: list[Any] = []
+        for (b, fv), ids in joined.items():
+            rare += [f":b:{b}", 1, fv, ",".join(ids)]
+        yield from self._map_calls(prefix, rare)
+        keep = ~shared
+        bucket, field, lid = bucket[keep], field[keep], lid[keep]
+        pairs = np.empty((len(bucket), 2), dtype="<i4")
+        pairs[:, 0], pairs[:, 1] = field, lid
+        numbers, starts, counts = np.unique(bucket, return_index=True, return_counts=True)
+        head = np.empty((len(numbers), 2), dtype="<i4")
+        head[:, 0], head[:, 1] = numbers, counts
+        for step in range(0, len(numbers), _BULK_BUCKETS):
+            end = min(step + _BULK_BUCKETS, len(numbers))
+            low = starts[step]
+            high = starts[end] if end < len(numbers) else len(bucket)
+            yield [prefix, "b", head[step:end].tobytes(), pairs[low:high].tobytes()]
+
+    @staticmethod
+    def _map_calls(prefix: str, maps: list[Any]) -> Iterable[list[Any]]:
+        """Hashes (key suffix, k, k pairs, ...) `_BULK_MAPS` per call."""
+        call: list[Any] = []
+        i, count = 0, 0
+        while i < len(maps):
+            k = maps[i + 1]
+            call += maps[i:i + 2 + 2 * k]
+            i += 2 + 2 * k
+            count += 1
+            if count == _BULK_MAPS or i == len(maps):
+                yield [prefix, "m", *call]
+                call, count = [], 0
 
     async def _delete_segment(self, segment: str, buckets: int, n: int) -> None:
         names = [self.keys.bucket(segment, i) for i in range(buckets)]
@@ -499,10 +663,14 @@ class RedisIndex:
 
 
 @lru_cache(maxsize=8192)
-def _band_args(hashvalues: tuple[int, ...], config: LSHConfig,
-               layout: BucketLayout) -> tuple[int, ...]:
-    """u1, f1, u2, f2, ...: the scripts' band arguments."""
-    return tuple(x for pair in band_addresses(hashvalues, config, layout) for x in pair)
+def _band_args(hashvalues: tuple[int, ...], config: LSHConfig, layout: BucketLayout) -> bytes:
+    """The scripts' band argument: (u, f) per band as little-endian uint32, int32 (one binary
+    string instead of 170 arguments to encode and parse)."""
+    u, f = band_address_arrays(np.asarray([hashvalues], dtype=np.uint64), config,
+                               layout.field_bits)
+    out = np.empty(config.bands, dtype=[("u", "<u4"), ("f", "<i4")])
+    out["u"], out["f"] = u[0], f[0]
+    return out.tobytes()
 
 
 def _generation(segment: str | bytes) -> int:
