@@ -370,6 +370,24 @@ async def test_only_the_lock_holder_rebuilds_and_the_marker_comes_last(
         assert not await redis.exists(keys.rebuild_lock)  # released when done
 
 
+async def test_a_redis_holding_the_old_layout_is_rebuilt_and_freed(
+    settings: Settings, redis: Redis, keys: RedisKeys
+) -> None:
+    """Upgraded in place: the old marker must not pass for the new layout's, so the index is
+    rebuilt from the database, and the old layout's keys are deleted after the marker."""
+    async with open_backends(settings) as backends:
+        await redis.delete(keys.index_loaded)
+        await redis.set(keys.legacy_index_loaded, "1")
+        await redis.sadd(f"{keys.root}:lsh:b:xyz", "doc_1")
+        await redis.hset(f"{keys.root}:lsh:e:doc_1", "hv", b"x")
+        repair = reconciler(settings, backends)
+        assert not await backends.index.ready()
+        assert await repair.ensure_ready()
+        assert await redis.exists(keys.index_loaded)
+        assert await redis.keys(f"{keys.root}:lsh:*") == []
+        assert not await redis.exists(keys.legacy_index_loaded)
+
+
 async def test_reindex_replaces_a_stale_index_under_the_rebuild_lock(
     settings: Settings, redis: Redis, keys: RedisKeys
 ) -> None:
