@@ -40,7 +40,7 @@ from redis.asyncio import Redis
 from canonry.workers.adapters.redis.index import RedisIndex
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.dedup.fingerprint import DEFAULT, Fingerprint, fingerprint
-from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, band_keys
+from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig, band_keys
 from canonry.workers.dedup.match import DEFAULT_MATCH, score, verified_similarity
 from canonry.workers.eval.dedup import _prepare
 from tests import synthetic
@@ -77,9 +77,12 @@ async def query_all(index: RedisIndex, signatures: Sequence[Sequence[int]]
     return out
 
 
+LSH = DEFAULT_LSH  # --lsh: another banding, to compare
+
+
 async def fresh_index(client: Redis, entries: Sequence[IndexEntry]) -> RedisIndex:
     keys = RedisKeys(f"canonry-recall-{secrets.token_hex(6)}")
-    index = RedisIndex(client, keys, signatures=Entries(entries), chunk_size=1000)
+    index = RedisIndex(client, keys, LSH, signatures=Entries(entries), chunk_size=1000)
     await index.load(entries)
     return index
 
@@ -90,7 +93,7 @@ async def dev_set(client: Redis, path: Path) -> None:
     entries = [as_entry(f"a{i:05d}", fp) for i, fp in enumerate(fps)]
     pairs = {(i, j) for i in range(len(fps)) for j in range(i + 1, len(fps))
              if accepted(fps[i], entries[j])}
-    pure = BandIndex.from_entries(entries)
+    pure = BandIndex.from_entries(entries, LSH)
     index = await fresh_index(client, entries)
     try:
         found = await query_all(index, [fp.hashvalues for fp in fps])
@@ -167,10 +170,10 @@ async def synthetic_set(client: Redis, n: int, copies: int, queries: int, cache:
     print(f"  recall: {_share(hit, len(planted))}")
     false, banded, layout = [], [], []
     for fp, cands in zip(unseen, unseen_found, strict=True):
-        mine = set(band_keys(fp.hashvalues, DEFAULT_LSH))
+        mine = set(band_keys(fp.hashvalues, LSH))
         wrong = [c for c in cands if not accepted(fp, c)]
         false.append(len(wrong))
-        shared = [c for c in wrong if mine & set(band_keys(c.hashvalues, DEFAULT_LSH))]
+        shared = [c for c in wrong if mine & set(band_keys(c.hashvalues, LSH))]
         banded.append(len(shared))
         layout.append(len(wrong) - len(shared))
     for name, counts in (("all", false), ("banding", banded), ("layout", layout)):
@@ -205,5 +208,9 @@ if __name__ == "__main__":
     parser.add_argument("--copies", type=int, default=3_000, help="planted near-duplicates")
     parser.add_argument("--queries", type=int, default=2_000, help="unseen stories queried")
     parser.add_argument("--skip-dev", action="store_true", help="only the synthetic set")
+    parser.add_argument("--lsh", default="85x3", help="bands x rows, e.g. 64x4")
     args = parser.parse_args()
+    bands, rows = (int(x) for x in args.lsh.split("x"))
+    LSH = LSHConfig(bands, rows)
+    print(f"LSH {bands} bands x {rows} rows")
     asyncio.run(main(args.url, args.n, args.copies, args.queries, args.skip_dev))
