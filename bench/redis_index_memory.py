@@ -14,12 +14,19 @@ resolved from memory (the store's one batched query per batch is not timed). Eve
 is deleted at the end. used_memory is the whole server's: run it against a Redis of its own
 (`redis-server --port 6390 --save ''`), or other clients blur it.
 
-Measured on 2026-12-03 (2 shared cores, Redis 7.0, 100 k documents):
+Measured on 2026-12-03 (2 cores shared with other jobs, load ~3-4, so rates are rough;
+Redis 7.0, 100 k documents; false: the layout's own false candidates per query and segment,
+~85 * fill / 2**field_bits):
 
-    layout                          used_memory/doc  MEMORY USAGE/doc  claim new, 1 / 16 in flight
-    band sets + entry hashes (old)  25,669 B         21,456 B          620/s / 726/s
-    lsh2, 16-bit fields, fill 64    see README (Redis index)
+    layout                        used_memory/doc  MEMORY USAGE/doc  false   claim new, 1 / 16
+    band sets + entry hashes      27,062 B         22,952 B          0       586/s / 693/s
+    lsh2 16-bit fields, fill 64    1,034 B            995 B          0.08
+    lsh2 16-bit fields, fill 96      940 B            922 B          0.12    244/s / 279/s
+    lsh2 24-bit fields, fill 96    1,055 B          1,033 B          0.0005
+    lsh2 13-bit fields, fill 96      864 B            843 B          1.0
 
+lsh2 claims do one HGET per band and live segment (2 here: the loaded one and the next part)
+where the old layout did one SUNION, hence the slower claims.
 The layout before lsh2 is measured by running this file against that commit's package.
 """
 
