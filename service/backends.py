@@ -137,6 +137,10 @@ async def open_backends(settings: Settings, *, writer: bool = True) -> AsyncIter
         async with _open_backends(settings) as backends:
             yield backends
 
+# The shared index drops whole generations: a document stays up to a quarter window past the
+# window (memory: up to 1.25 windows), and a query reads the buckets of about 5 of them.
+GENERATIONS_PER_WINDOW = 4
+
 
 @asynccontextmanager
 async def _open_backends(settings: Settings) -> AsyncIterator[Backends]:
@@ -158,8 +162,10 @@ async def _open_backends(settings: Settings) -> AsyncIterator[Backends]:
             ) for lane in (None, "backfill")))
             try:
                 events = RedisEventStream(client, keys, store, settings.events_maxlen)
-                yield Backends(store, queue, RedisIndex(client, keys), events, store.engine,
-                               client, keys)
+                index = RedisIndex(client, keys, signatures=store,
+                                   generation_seconds=settings.dedup_window_seconds
+                                   / GENERATIONS_PER_WINDOW)
+                yield Backends(store, queue, index, events, store.engine, client, keys)
             finally:
                 await client.aclose()
         else:

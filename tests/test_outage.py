@@ -48,6 +48,7 @@ from tests.test_production import (
     wait_for,
     worker_env,
 )
+from tests.test_redis_index import Signatures
 
 pytestmark = pytest.mark.slow
 
@@ -328,20 +329,25 @@ async def test_a_guarded_index_refuses_claims_until_loaded(
 
 
 async def test_fill_keeps_newer_entries_and_stops_when_the_lock_is_lost(
-    redis: Redis, keys: RedisKeys, index: RedisIndex
+    redis: Redis, keys: RedisKeys
 ) -> None:
+    store = Signatures()
+    index = RedisIndex(redis, keys, signatures=store, chunk_size=2)
+    store.commit(*(entry(n) for n in range(8)))  # the database snapshot being loaded
     newer = dataclasses.replace(entry(1), text_hash="newer")
-    await index.replace([newer])  # written after the restart, e.g. an upgrade
+    store.commit(newer)  # an upgrade committed after the restart, indexed by its writer
+    await index.replace([newer])
     await redis.set(keys.rebuild_lock, "mine")
     await index.fill([entry(n) for n in range(4)], keys.rebuild_lock, "mine", 10_000)
-    assert await index.size() == 4
-    [found] = await index.candidates([newer.hashvalues])
-    assert [e.text_hash for e in found if e.document_id == "doc_1"] == ["newer"]
+    found = await index.candidates([entry(n).hashvalues for n in range(8)])
+    assert [[e.document_id for e in f] for f in found] == [
+        ["doc_0"], ["doc_1"], ["doc_2"], ["doc_3"], [], [], [], []]
+    assert found[1][0].text_hash == "newer"  # the index answers what the store holds now
     # Redis restarted (or another process took over): the lock is not this rebuild's.
     await redis.set(keys.rebuild_lock, "someone else")
     with pytest.raises(RebuildInterrupted):
         await index.fill([entry(n) for n in range(4, 8)], keys.rebuild_lock, "mine", 10_000)
-    assert await index.size() == 4
+    assert await index.candidates([entry(n).hashvalues for n in range(4, 8)]) == [[]] * 4
     await redis.delete(keys.rebuild_lock)  # and a restart leaves no lock at all
     with pytest.raises(RebuildInterrupted):
         await index.fill([entry(9)], keys.rebuild_lock, "mine", 10_000)
@@ -362,6 +368,24 @@ async def test_only_the_lock_holder_rebuilds_and_the_marker_comes_last(
         assert await repair.ensure_ready()
         assert await redis.exists(keys.index_loaded)
         assert not await redis.exists(keys.rebuild_lock)  # released when done
+
+
+async def test_a_redis_holding_the_old_layout_is_rebuilt_and_freed(
+    settings: Settings, redis: Redis, keys: RedisKeys
+) -> None:
+    """Upgraded in place: the old marker must not pass for the new layout's, so the index is
+    rebuilt from the database, and the old layout's keys are deleted after the marker."""
+    async with open_backends(settings) as backends:
+        await redis.delete(keys.index_loaded)
+        await redis.set(keys.legacy_index_loaded, "1")
+        await redis.sadd(f"{keys.root}:lsh:b:xyz", "doc_1")
+        await redis.hset(f"{keys.root}:lsh:e:doc_1", "hv", b"x")
+        repair = reconciler(settings, backends)
+        assert not await backends.index.ready()
+        assert await repair.ensure_ready()
+        assert await redis.exists(keys.index_loaded)
+        assert await redis.keys(f"{keys.root}:lsh:*") == []
+        assert not await redis.exists(keys.legacy_index_loaded)
 
 
 async def test_reindex_replaces_a_stale_index_under_the_rebuild_lock(

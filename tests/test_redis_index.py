@@ -16,13 +16,39 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from canonry.workers.adapters.memory.index import MemoryIndex
 from canonry.workers.adapters.redis.index import RedisIndex
 from canonry.workers.adapters.redis.keys import RedisKeys
-from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, band_keys
+from canonry.workers.dedup.buckets import BucketLayout
+from canonry.workers.dedup.lsh import BandIndex, IndexEntry
 from canonry.workers.ports import Claim, DedupIndex
+
+# 32-bit fields: a false candidate (another band in the same bucket and field) is ~1e-8 per
+# lookup, so a query answers exactly what `BandIndex` answers. The default 16-bit layout's
+# false candidates are measured by bench/index_recall.py.
+EXACT = BucketLayout(field_bits=32)
+
+
+class Signatures:
+    """The committed entries, answered as the store's `index_entries_of` answers them."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, IndexEntry] = {}
+        self.queries = 0
+
+    def commit(self, *entries: IndexEntry) -> None:
+        self.entries.update((e.document_id, e) for e in entries)
+
+    async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
+        self.queries += 1
+        return [self.entries[d] for d in document_ids if d in self.entries]
 
 
 @pytest.fixture
-def index(redis: Redis, keys: RedisKeys) -> RedisIndex:
-    return RedisIndex(redis, keys)
+def store() -> Signatures:
+    return Signatures()
+
+
+@pytest.fixture
+def index(redis: Redis, keys: RedisKeys, store: Signatures) -> RedisIndex:
+    return RedisIndex(redis, keys, signatures=store, layout=EXACT)
 
 
 def signature(rng: random.Random) -> tuple[int, ...]:
@@ -81,20 +107,146 @@ async def test_claim_ignores_the_entrys_own_document(index: RedisIndex) -> None:
     again = entry("a", near(a.hashvalues, rng, 5), seen_at=5.0)  # a retried attempt
     assert await claim_one(index, again, set()) == []
     assert await candidates_of(index, again.hashvalues) == [again]
-    assert await index.size() == 1
+    assert await candidates_of(index, a.hashvalues) == [again]  # one document, its last entry
 
 
-async def test_reclaim_under_a_new_signature_drops_the_old_bands(
-        redis: Redis, keys: RedisKeys, index: RedisIndex) -> None:
+async def test_reclaim_under_a_new_signature_answers_the_new_entry(index: RedisIndex) -> None:
+    """The old signature's postings stay until their generation goes, but they lead to the
+    same document, answered with its current entry (what verification must judge)."""
     rng = random.Random(4)
     old = entry("a", signature(rng))
     new = entry("a", signature(rng))  # unrelated: no band in common
     assert await claim_one(index, old, set()) == []
     assert await claim_one(index, new, set()) == []
-    assert await candidates_of(index, old.hashvalues) == []
     assert await candidates_of(index, new.hashvalues) == [new]
-    # Its band sets, one entry hash, the clock: nothing left over from the old signature.
-    assert len(await index_keys(redis, keys)) == DEFAULT_LSH.bands + 2
+    assert await candidates_of(index, old.hashvalues) == [new]
+
+
+async def test_committed_entries_come_from_the_store(
+        redis: Redis, keys: RedisKeys, store: Signatures, index: RedisIndex) -> None:
+    """A claimed entry stays in Redis only until its commit; after that a rival's claim and
+    a query read it from the store, all candidates of a batch in one store query."""
+    rng = random.Random(12)
+    a, c = entry("a", signature(rng)), entry("c", signature(rng))
+    assert await index.claim([Claim(a, set()), Claim(c, set())]) == [[], []]
+    assert await redis.exists(keys.pending("a"), keys.pending("c")) == 2
+    store.commit(a, c)
+    await index.committed(["a", "c"])
+    assert await redis.exists(keys.pending("a"), keys.pending("c")) == 0
+    b, d = entry("b", near(a.hashvalues, rng, 5)), entry("d", near(c.hashvalues, rng, 5))
+    before = store.queries
+    assert await index.claim([Claim(b, set()), Claim(d, set())]) == [[a], [c]]
+    assert store.queries == before + 1
+    assert await candidates_of(index, b.hashvalues) == [a]
+
+
+async def test_a_claim_that_died_uncommitted_does_not_block(
+        store: Signatures, index: RedisIndex) -> None:
+    """Its pending entry gone (TTL) and never committed: nothing can verify against it, so a
+    copy's claim goes past it instead of waiting for ever; it is a new story."""
+    rng = random.Random(13)
+    ghost = entry("ghost", signature(rng))
+    assert await claim_one(index, ghost, set()) == []
+    await index.committed(["ghost"])  # what the TTL does; the store never got it
+    copy = entry("copy", near(ghost.hashvalues, rng, 5))
+    assert await claim_one(index, copy, set()) == []
+    assert await candidates_of(index, copy.hashvalues) == [copy]
+
+
+async def test_remove_hides_the_document_until_claimed_again(
+        store: Signatures, index: RedisIndex) -> None:
+    rng = random.Random(7)
+    a, b = entry("a", signature(rng)), entry("b", signature(rng))
+    store.commit(a, b)
+    await index.load([a, b])
+    await index.remove(["a", "missing"])
+    assert await candidates_of(index, a.hashvalues) == []
+    assert await candidates_of(index, b.hashvalues) == [b]
+    x = entry("x", near(a.hashvalues, rng, 5))
+    assert await claim_one(index, x, set()) == []
+    assert await claim_one(index, a, {"x"}) == []  # the retried claim brings it back
+    assert await candidates_of(index, a.hashvalues) == [a, x]
+
+
+async def test_evict_drops_whole_generations(
+        redis: Redis, keys: RedisKeys, store: Signatures) -> None:
+    index = RedisIndex(redis, keys, signatures=store, layout=EXACT, generation_seconds=2.0,
+                       chunk_size=3)
+    rng = random.Random(8)
+    entries = [entry(f"d{n}", signature(rng), seen_at=float(n)) for n in range(10)]
+    store.commit(*entries)
+    await index.load(entries)
+    await index.remove(["d1", "d7"])
+    assert await index.evict_older_than(6.0) == 6  # generations 0-2: seen_at 0..5
+    assert await index.size() == 4
+    assert [e.document_id for e in entries if await candidates_of(index, e.hashvalues)] == [
+        "d6", "d8", "d9"]
+    assert await index.evict_older_than(7.0) == 0  # generation 3 (6, 7) is not over at 7
+    # A tombstone names the newest generation at its removal (4): it outlives every posting.
+    assert set(await redis.hkeys(keys.tombstones)) == {b"d1", b"d7"}
+    assert await index.evict_older_than(100.0) == 4
+    assert await index_keys(redis, keys) == []
+
+
+async def test_an_interrupted_eviction_is_finished_next_time(
+        redis: Redis, keys: RedisKeys, store: Signatures, index: RedisIndex) -> None:
+    rng = random.Random(14)
+    entries = [entry(f"d{n}", signature(rng)) for n in range(5)]
+    await index.load(entries)
+    [segment] = await redis.hkeys(keys.segments)
+    # What a crash after detaching the segment leaves: out of the queries, keys still there.
+    assert await index._detach(keys=[keys.segments, keys.counts, keys.dropping],
+                               args=[segment]) == 5
+    assert await candidates_of(index, entries[0].hashvalues) == []
+    assert len(await index_keys(redis, keys)) > 1
+    assert await index.evict_older_than(0.0) == 0
+    assert await index_keys(redis, keys) == []
+
+
+async def test_a_full_segment_opens_one_twice_as_large(
+        redis: Redis, keys: RedisKeys, store: Signatures) -> None:
+    """Buckets are sized when a segment opens; more documents than that (a first generation,
+    a burst) go to a new part with twice the buckets instead of overfilling these."""
+    layout = BucketLayout(field_bits=32, fill=64, min_buckets=4)  # 3 documents per 4 buckets
+    index = RedisIndex(redis, keys, signatures=store, layout=layout)
+    rng = random.Random(15)
+    docs = [entry(f"d{n}", signature(rng)) for n in range(12)]
+    for e in docs:
+        assert await claim_one(index, e, set()) == []
+    segments = {k.decode(): int(v) for k, v in (await redis.hgetall(keys.segments)).items()}
+    assert segments == {"0.0": 4, "0.1": 8, "0.2": 16}  # 3 + 6 + 3 documents
+    assert await index.size() == 12
+    for e in docs:
+        assert await candidates_of(index, e.hashvalues) == [e]
+    encodings = {await redis.object("encoding", k) for k in await index_keys(redis, keys)
+                 if b":b:" in k}
+    assert encodings == {b"listpack"}
+
+
+async def test_a_new_generation_is_sized_by_the_previous_one(
+        redis: Redis, keys: RedisKeys, store: Signatures) -> None:
+    index = RedisIndex(redis, keys, signatures=store, layout=EXACT, generation_seconds=10.0)
+    rng = random.Random(16)
+    await index.load([entry(f"d{n}", signature(rng), seen_at=1.0) for n in range(300)])
+    assert await claim_one(index, entry("next", signature(rng), seen_at=15.0), set()) == []
+    segments = {k.decode(): int(v) for k, v in (await redis.hgetall(keys.segments)).items()}
+    assert segments == {"0.0": EXACT.buckets_for(300), "1.0": EXACT.buckets_for(300)}
+
+
+async def test_memory_per_document_has_no_signature_in_it(
+        redis: Redis, keys: RedisKeys, store: Signatures) -> None:
+    """2,000 committed documents: the index keys hold about a kilobyte per document (a
+    signature alone is 1,024 bytes; the previous layout took ~21 KB), buckets in listpacks."""
+    index = RedisIndex(redis, keys, signatures=store)
+    rng = random.Random(17)
+    await index.load([entry(f"doc_{n:026x}", signature(rng)) for n in range(2000)])
+    names = await index_keys(redis, keys)
+    total = 0
+    for name in names:
+        total += int(await redis.memory_usage(name, samples=0))
+        if b":b:" in name or b":i:" in name:
+            assert await redis.object("encoding", name) == b"listpack"
+    assert total / 2000 < 1024
 
 
 async def test_concurrent_claims_make_one_canonical_per_story(
@@ -108,7 +260,7 @@ async def test_concurrent_claims_make_one_canonical_per_story(
               for c in range(3)]
     clients = [Redis(connection_pool=BlockingConnectionPool.from_url(
         redis_server_url, max_connections=8, timeout=None)) for _ in range(8)]
-    indexes = [RedisIndex(client, keys) for client in clients]
+    indexes = [RedisIndex(client, keys, layout=EXACT) for client in clients]
 
     async def worker_claim(index: RedisIndex, e: IndexEntry) -> tuple[str, list[str]]:
         rivals = await claim_one(index, e, set())  # the worker would now verify and match
@@ -132,52 +284,14 @@ async def test_concurrent_claims_make_one_canonical_per_story(
             await client.aclose()
 
 
-async def test_replace_moves_band_memberships(
-        redis: Redis, keys: RedisKeys, index: RedisIndex) -> None:
-    rng = random.Random(6)
-    old = entry("a", signature(rng), seen_at=1.0)
-    new = entry("a", near(old.hashvalues, rng, 60), seen_at=2.0)  # some bands shared
-    await index.replace([old])
-    await index.replace([new])
-    assert await candidates_of(index, new.hashvalues) == [new]
-    gone = set(band_keys(old.hashvalues)) - set(band_keys(new.hashvalues))
-    assert gone, "the test needs bands that changed"
-    assert not await redis.exists(*(keys.band(k) for k in gone))
-    assert await index.size() == 1
-
-
-async def test_remove_leaves_no_key_behind(
-        redis: Redis, keys: RedisKeys, index: RedisIndex) -> None:
-    rng = random.Random(7)
-    a, b = entry("a", signature(rng)), entry("b", signature(rng))
-    await index.load([a, b])
-    await index.remove(["a"])
-    await index.remove(["missing"])
-    assert await index.size() == 1
-    assert await candidates_of(index, a.hashvalues) == []
-    await index.remove(["b"])
-    assert await index_keys(redis, keys) == []
-
-
-async def test_evict_by_seen_at_in_chunks(redis: Redis, keys: RedisKeys) -> None:
-    index = RedisIndex(redis, keys, chunk_size=3)
-    rng = random.Random(8)
-    entries = [entry(f"d{n}", signature(rng), seen_at=float(n)) for n in range(10)]
-    await index.load(entries)
-    assert await index.evict_older_than(6.0) == 6  # seen_at 0..5; 6 itself stays
-    assert await index.size() == 4
-    assert [e.document_id for e in entries if await candidates_of(index, e.hashvalues)] == [
-        "d6", "d7", "d8", "d9"]
-    assert await index.evict_older_than(6.0) == 0
-    assert await index.evict_older_than(100.0) == 4
-    assert await index_keys(redis, keys) == []
-
-
-async def test_agrees_with_the_pure_band_index(redis: Redis, keys: RedisKeys) -> None:
+async def test_agrees_with_the_pure_band_index(
+        redis: Redis, keys: RedisKeys, store: Signatures) -> None:
     """Families of signatures at every similarity, loaded in small chunks, then replaced,
-    removed and evicted: every query answers what `BandIndex` answers."""
+    removed and evicted: every query answers what `BandIndex` answers, except that a replaced
+    document is also found through its old signature's bands (answered with its new entry)."""
     rng = random.Random(9)
-    index = RedisIndex(redis, keys, chunk_size=7)
+    index = RedisIndex(redis, keys, signatures=store, layout=EXACT, chunk_size=7,
+                       generation_seconds=10.0)
     entries: list[IndexEntry] = []
     for family in range(20):
         base = signature(rng)
@@ -185,34 +299,41 @@ async def test_agrees_with_the_pure_band_index(redis: Redis, keys: RedisKeys) ->
             entries.append(entry(f"f{family}-m{member}", near(base, rng, changed),
                                  seen_at=float(rng.randrange(100))))
     pure = BandIndex.from_entries(entries)
+    store.commit(*entries)
     await index.load(entries)
     probes = [near(e.hashvalues, rng, rng.choice((0, 10, 100, 200))) for e in entries[::2]]
+    replaced: set[str] = set()
 
     async def agree() -> None:
-        assert await index.size() == len(pure)
         for probe in probes:
-            assert await candidates_of(index, probe) == pure.query(probe)
+            found = await candidates_of(index, probe)
+            expected = pure.query(probe)
+            extra = [e for e in found if e not in expected]
+            assert [e for e in found if e in expected] == expected
+            assert all(e.document_id in replaced and e in pure._entries.values()
+                       for e in extra)
 
     await agree()
+    assert await index.size() == len(pure)
     for e in entries[:15]:
-        changed = entry(e.document_id, near(e.hashvalues, rng, 100), seen_at=e.seen_at + 50)
+        changed = entry(e.document_id, near(e.hashvalues, rng, 100), seen_at=e.seen_at)
         pure.replace(changed)
+        store.commit(changed)
+        replaced.add(e.document_id)
         await index.replace([changed])
-    await index.load(entries[15:25])  # a reload replaces what is there
-    for e in entries[15:25]:
-        pure.replace(e)
     await agree()
     for e in entries[30:40]:
         pure.remove(e.document_id)
         await index.remove([e.document_id])
     await agree()
-    assert await index.evict_older_than(50.0) == pure.evict_older_than(50.0)
+    pure.evict_older_than(50.0)
+    await index.evict_older_than(50.0)  # generations end at multiples of 10: exactly < 50
     await agree()
 
 
 async def test_claims_agree_with_the_memory_index(redis: Redis, keys: RedisKeys) -> None:
     rng = random.Random(10)
-    redis_index, memory = RedisIndex(redis, keys), MemoryIndex()
+    redis_index, memory = RedisIndex(redis, keys, layout=EXACT), MemoryIndex()
     bases = [signature(rng) for _ in range(10)]
     for n in range(60):
         e = entry(f"d{n}", near(rng.choice(bases), rng, rng.choice((3, 60, 150))))
@@ -223,13 +344,28 @@ async def test_claims_agree_with_the_memory_index(redis: Redis, keys: RedisKeys)
     assert await redis_index.size() == await memory.size()
 
 
-async def test_clear_drops_the_whole_index(
+async def test_clear_drops_the_whole_index_and_the_old_layout(
         redis: Redis, keys: RedisKeys, index: RedisIndex) -> None:
     await redis.set(keys.reconciler_lock, "token")  # not part of the index: kept
+    await redis.sadd(f"{keys.root}:lsh:b:xyz", "doc")  # the layout before lsh2
     await index.load([entry(f"d{n}", signature(random.Random(n))) for n in range(3)])
-    assert await index.clear() == 3 * DEFAULT_LSH.bands + 3 + 1
+    made = len(await index_keys(redis, keys))
+    assert await index.clear() == made + 1
     assert await index.size() == 0
+    assert await redis.keys(f"{keys.root}:lsh*") == []
     assert await redis.get(keys.reconciler_lock) == b"token"
+
+
+async def test_an_old_layout_is_not_taken_for_a_loaded_index(
+        redis: Redis, keys: RedisKeys, index: RedisIndex) -> None:
+    """A Redis upgraded in place holds the old keys and the old marker: the index is not
+    ready (so it is rebuilt from the database), and the rebuild's `drop_legacy` frees them."""
+    await redis.set(keys.legacy_index_loaded, "1")
+    await redis.sadd(f"{keys.root}:lsh:b:xyz", "doc")
+    await redis.hset(f"{keys.root}:lsh:e:doc", "hv", b"x")
+    assert not await index.ready()
+    assert await index.drop_legacy() == 3
+    assert await redis.keys(f"{keys.root}:*") == []
 
 
 async def test_needs_a_binary_client(redis_server_url: str, keys: RedisKeys) -> None:
@@ -251,6 +387,6 @@ async def test_a_batch_of_claims_is_judged_in_order(redis: Redis, keys: RedisKey
         Claim(entry("c", near(base, rng, 3)), {"a"}),  # a judged (not a match), b never was in
         Claim(entry("d", signature(rng)), set()),  # another story
     ]
-    answers = await RedisIndex(redis, keys).claim(batch)
+    answers = await RedisIndex(redis, keys, layout=EXACT).claim(batch)
     assert [[e.document_id for e in found] for found in answers] == [[], ["a"], [], []]
     assert answers == await MemoryIndex().claim(batch)

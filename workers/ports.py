@@ -251,6 +251,10 @@ class DedupIndex(Protocol):
         """Claims in order; per claim, the unjudged candidates found (empty: inserted).
         May raise `IndexNotReady` (a shared index that is being rebuilt)."""
 
+    async def committed(self, document_ids: Sequence[str]) -> None:
+        """These claimed documents are in the store now (a shared index that keeps claimed
+        entries only until the store has them can drop them)."""
+
     async def replace(self, entries: Sequence[IndexEntry]) -> None:
         """Documents whose canonical text changed: index their new signatures instead."""
 
@@ -268,6 +272,13 @@ class DedupIndex(Protocol):
         """Drop everything (before a rebuild); how many keys or entries went."""
 
     async def close(self) -> None: ...
+
+
+class SignatureSource(Protocol):
+    """Where an index that keeps no signatures reads the entries of its candidates."""
+
+    async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
+        """The stored entries of these documents (those unknown are left out)."""
 
 
 class Store(Protocol):
@@ -320,6 +331,9 @@ class Store(Protocol):
 
     async def index_entries(self, seen_since: float) -> list[IndexEntry]:
         """Signatures of documents first seen since then: what the LSH index holds."""
+
+    async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
+        """The signatures of these documents (unknown ones are left out), in one query."""
 
     async def canonicals(self, source: str | None, after: str,
                          limit: int) -> list[tuple[str, Ingest]]:

@@ -448,6 +448,13 @@ class Worker:
         waiting = [it for it, outcome in zip(items, outcomes, strict=True) if outcome == "waiting"]
         upgraded = [it for it, outcome in zip(items, outcomes, strict=True)
                     if outcome == "upgraded"]
+        stored = [it.own_id for it, outcome in zip(items, outcomes, strict=True)
+                  if outcome in ("recorded", "duplicate") and it.verdict is not None
+                  and it.verdict.kind == "new"]
+        try:  # the store has their signatures now; a miss only lingers until its TTL
+            await self.index.committed(stored)
+        except Exception as exc:
+            log.warning("index_committed_failed", error=str(exc))
         if upgraded:  # the index is derived data: the reconciler or a reindex repairs a miss
             try:
                 await self.index.replace([replace(it.entry(), document_id=it.decision().document_id)

@@ -25,6 +25,9 @@ class MemoryIndex:
     async def candidates(self, signatures: Sequence[Sequence[int]]) -> list[list[IndexEntry]]:
         return [self._bands.query(hashvalues) for hashvalues in signatures]
 
+    async def committed(self, document_ids: Sequence[str]) -> None:
+        """Nothing to do: entries live here in full."""
+
     async def claim(self, claims: Sequence[Claim]) -> list[list[IndexEntry]]:
         answers = []
         for claim in claims:

@@ -14,15 +14,21 @@ With the default prefix "canonry" (`RedisKeys()`), the keys are:
     {canonry}:events                stream  push events, entry id `<change_seq>-0`: type,
                                             document_id, version, ingest_id, at; MAXLEN ~
                                             CANONRY_EVENTS_MAXLEN (consumers: their own groups)
-    {canonry}:lsh:b:<band key>      set     ids of the documents having that band; the band
-                                            key is binary: `lsh.band_keys` (2 + 4*rows bytes)
-    {canonry}:lsh:e:<document id>   hash    one indexed document: hv (the signature,
-                                            `encode_hashvalues`), size, text_hash, seen_at
-    {canonry}:lsh:seen_at           zset    document ids by seen_at: the eviction clock
+    {canonry}:lsh2:segs             hash    LSH index segments: "<generation>.<part>" -> buckets
+    {canonry}:lsh2:n                hash    segment -> documents in it (the last local id)
+    {canonry}:lsh2:<seg>:b:<n>      hash    bucket n of a segment: field = a band's 16-bit
+                                            field (`buckets.band_addresses`), value = the
+                                            local ids having it ("7" or "7,912"); listpack
+    {canonry}:lsh2:<seg>:i:<n>      hash    local id -> document id, 128 ids per hash
+    {canonry}:lsh2:p:<document id>  string  a claimed document's entry until its commit
+                                            (the store has it then); PX as a safety net
+    {canonry}:lsh2:dead             hash    removed document ids -> the newest generation
+                                            then (their postings stay until it goes)
+    {canonry}:lsh2:drop             hash    segments being deleted by an eviction
     {canonry}:lock:reconciler       string  the reconciler's lock token (SET NX PX)
     {canonry}:lock:rebuild          string  the token of the one process rebuilding the index
                                             (SET NX PX, refreshed per chunk, deleted at the end)
-    {canonry}:index-loaded          string  present while the index holds every stored
+    {canonry}:index-loaded:2        string  present while the index holds every stored
                                             signature; missing after a Redis restart (then no
                                             claim succeeds: see index.py)
 
@@ -87,30 +93,52 @@ class RedisKeys:
         return f"{self.root}:events"
 
     # -- the LSH index -----------------------------------------------------------------------
+    # "lsh2": the layout's version. A Redis still holding the old layout ("lsh:", marker
+    # "index-loaded") has no "index-loaded:2" marker, so the index is rebuilt from the database
+    # into the new keys, and the rebuild deletes the old ones (`legacy_patterns`).
     @property
-    def band_prefix(self) -> bytes:
-        return f"{self.root}:lsh:b:".encode()
-
-    def band(self, band_key: bytes) -> bytes:
-        """The set of documents having one band (`lsh.band_keys` gives `band_key`)."""
-        return self.band_prefix + band_key
-
-    @property
-    def entry_prefix(self) -> str:
-        """The Lua scripts build candidates' entry keys from this and their ids."""
-        return f"{self.root}:lsh:e:"
-
-    def entry(self, document_id: str) -> str:
-        return self.entry_prefix + document_id
+    def index_prefix(self) -> str:
+        """Every key of the index starts with this; the Lua scripts build key names from it."""
+        return f"{self.root}:lsh2:"
 
     @property
-    def seen_at(self) -> str:
-        return f"{self.root}:lsh:seen_at"
+    def segments(self) -> str:
+        return self.index_prefix + "segs"
+
+    @property
+    def counts(self) -> str:
+        return self.index_prefix + "n"
+
+    @property
+    def tombstones(self) -> str:
+        return self.index_prefix + "dead"
+
+    @property
+    def dropping(self) -> str:
+        return self.index_prefix + "drop"
+
+    def bucket(self, segment: str, n: int) -> str:
+        return f"{self.index_prefix}{segment}:b:{n}"
+
+    def id_map(self, segment: str, n: int) -> str:
+        return f"{self.index_prefix}{segment}:i:{n}"
+
+    def pending(self, document_id: str) -> str:
+        return f"{self.index_prefix}p:{document_id}"
 
     @property
     def index_pattern(self) -> str:
-        """SCAN MATCH pattern for every LSH index key (band sets, entries, the clock)."""
-        return f"{_glob_escape(self.root)}:lsh:*"
+        """SCAN MATCH pattern for every LSH index key."""
+        return f"{_glob_escape(self.root)}:lsh2:*"
+
+    @property
+    def legacy_patterns(self) -> tuple[str, ...]:
+        """The layout before "lsh2" (a band set per band, an entry hash per document)."""
+        return (f"{_glob_escape(self.root)}:lsh:*",)
+
+    @property
+    def legacy_index_loaded(self) -> str:
+        return f"{self.root}:index-loaded"
 
     # -- coordination --------------------------------------------------------------------------
     @property
@@ -124,7 +152,7 @@ class RedisKeys:
     @property
     def index_loaded(self) -> str:
         """Set once the index was rebuilt from the database; gone after a Redis restart."""
-        return f"{self.root}:index-loaded"
+        return f"{self.root}:index-loaded:2"
 
     @property
     def pattern(self) -> str:

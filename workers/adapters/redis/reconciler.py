@@ -172,4 +172,11 @@ class Reconciler:
                     await self._release(keys=[lock], args=[token])
         log.info("index_rebuilt", entries=len(entries), redispatched=len(open_ids),
                  seconds=round(time.monotonic() - started, 3))
+        # A Redis that held the previous layout (upgraded in place): its keys are dead weight
+        # now. Deleted after the marker, so work resumes first; idempotent, so no lock.
+        try:
+            if legacy := await self.index.drop_legacy():
+                log.info("index_legacy_layout_dropped", keys=legacy)
+        except Exception as exc:  # `canonry reindex` (clear) deletes them as well
+            log.warning("index_legacy_drop_failed", error=str(exc))
         return len(entries)

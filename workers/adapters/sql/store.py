@@ -352,12 +352,16 @@ class SqlStore:
                 select(signatures).where(signatures.c.seen_at >= seen_since)
                 .order_by(signatures.c.seen_at)
             )
-            return [
-                IndexEntry(document_id=row.document_id, text_hash=row.text_hash,
-                           hashvalues=decode_hashvalues(row.hashvalues), size=row.size,
-                           seen_at=row.seen_at)
-                for row in result
-            ]
+            return [_index_entry(row) for row in result]
+
+    async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
+        """The shared index's candidates, to verify: their signatures, in one query."""
+        if not document_ids:
+            return []
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(signatures).where(signatures.c.document_id.in_(list(document_ids))))
+            return [_index_entry(row) for row in result]
 
 
 _INGEST_COLUMNS = (
@@ -365,6 +369,12 @@ _INGEST_COLUMNS = (
     ingests.c.html, ingests.c.language, ingests.c.published_at, ingests.c.received_at,
     ingests.c.attempts,
 )
+
+
+def _index_entry(row: Any) -> IndexEntry:
+    return IndexEntry(document_id=row.document_id, text_hash=row.text_hash,
+                      hashvalues=decode_hashvalues(row.hashvalues), size=row.size,
+                      seen_at=row.seen_at)
 
 
 def _ingest(row: Any) -> Ingest:
