@@ -13,7 +13,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -256,3 +259,23 @@ async def wait_until_serving(url: str, process: asyncio.subprocess.Process,
                 pass
             await asyncio.sleep(0.1)
     raise AssertionError(f"{url} did not answer 200")
+
+
+@asynccontextmanager
+async def embedded_serve(database: Path, cpu_workers: int, ready_path: str = "/readyz"
+                         ) -> AsyncIterator[str]:
+    """A real `canonry serve` on the embedded default (SQLite at `database`), in a child
+    process on a free port, with no CANONRY_ setting of ours leaking in: its base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANONRY_")}
+    env.update(CANONRY_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+               CANONRY_LOG_LEVEL="warning", CANONRY_CPU_WORKERS=str(cpu_workers))
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "canonry.service.cli", "serve", "--port", str(port), env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_serving(f"{base}{ready_path}", server)
+        yield base
+    finally:
+        server.terminate()
+        await server.wait()

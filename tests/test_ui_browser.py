@@ -7,8 +7,6 @@ photographed at 1280×800 and at a phone's width (kept in tests/artifacts/)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +16,7 @@ import pytest
 from canonry.workers.clean.blocks import key
 from canonry.workers.jsonl import read_jsonl
 from tests.browser import Browser, png_size
-from tests.servers import free_port, wait_until_serving
+from tests.servers import embedded_serve
 from tests.shared_data import seeds, shared_dir
 
 pytestmark = pytest.mark.slow
@@ -70,15 +68,7 @@ async def test_the_story_viewer_in_a_headless_browser(tmp_path: Path) -> None:
     articles += [{"url": f"https://seeds.example/{path.stem}", "text": path.read_text()}
                  for path, _ in seed_labels]
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CANONRY_")}
-    env.update(CANONRY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/viewer.db",
-               CANONRY_LOG_LEVEL="warning", CANONRY_CPU_WORKERS="2")
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "canonry.service.cli", "serve", "--port", str(port), env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await wait_until_serving(f"{base}/readyz", server)
+    async with embedded_serve(tmp_path / "viewer.db", cpu_workers=2) as base:
         async with aiohttp.ClientSession() as session:
             statuses = await ingest_all(session, base, articles)
             assert sum(s["status"] == "done" for s in statuses) > 300
@@ -148,6 +138,3 @@ async def test_the_story_viewer_in_a_headless_browser(tmp_path: Path) -> None:
             shot = await browser.screenshot(f"{base}{path}", ARTIFACTS / f"ui-{name}.png",
                                             width, height)
             assert png_size(shot) == (width, height), name
-    finally:
-        server.terminate()
-        await server.wait()

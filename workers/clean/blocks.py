@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from math import inf
+from typing import TypeVar
 
 from canonry.workers.clean import rules
 from canonry.workers.clean.body import (
@@ -26,6 +27,8 @@ from canonry.workers.clean.body import (
     trim_tail,
 )
 from canonry.workers.clean.parse import Block
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,11 @@ def is_list_page(blocks: Sequence[Block]) -> bool:
     return bool(blocks) and short >= LIST_PAGE_SHARE * len(blocks)
 
 
+def without(items: Sequence[T], drop: set[int]) -> list[T]:
+    """`items` less those at the indices in `drop`, in order."""
+    return [item for n, item in enumerate(items) if n not in drop]
+
+
 def key(text: str) -> str:
     """Comparison key: the lower-cased words only, so quote and dash styles do not matter."""
     return " ".join(rules.line_lower_words(text))
@@ -94,7 +102,7 @@ def drop_repeats(
 ) -> list[Block]:
     """`blocks` without the later copies of what the page already said (see `repeated_blocks`)."""
     drop = repeated_blocks(blocks, long_words, run_words, contained)
-    return [b for n, b in enumerate(blocks) if n not in drop]
+    return without(blocks, drop)
 
 
 def repeated_blocks(
@@ -143,7 +151,7 @@ def repeated_blocks(
 def drop_teasers(blocks: Sequence[Block], window: int = 3) -> list[Block]:
     """`blocks` without the teasers `teaser_blocks` finds."""
     drop = teaser_blocks(blocks, window)
-    return [b for n, b in enumerate(blocks) if n not in drop]
+    return without(blocks, drop)
 
 
 def teaser_blocks(blocks: Sequence[Block], window: int = 3) -> set[int]:
@@ -177,7 +185,7 @@ def is_caption(text: str) -> bool:
 def drop_captions(blocks: Sequence[Block]) -> list[Block]:
     """`blocks` without the captions and credits `caption_blocks` finds."""
     drop = caption_blocks(blocks)
-    return [b for i, b in enumerate(blocks) if i not in drop]
+    return without(blocks, drop)
 
 
 def caption_blocks(blocks: Sequence[Block]) -> set[int]:
@@ -260,8 +268,7 @@ def clean_blocks(
         if drop:
             for n in drop:
                 verdicts[alive[n]] = verdict
-            work = [b for n, b in enumerate(work) if n not in drop]
-            alive = [a for n, a in enumerate(alive) if n not in drop]
+            work, alive = without(work, drop), without(alive, drop)
     stop = rules.stopwords(language)
     pseudo_body = pseudo_paragraph_options(options.body)
     labels = [label_block(b.norm, stop, pseudo_body if b.pseudo else options.body, is_chrome)

@@ -60,7 +60,7 @@ def labelled_bodies(path: str | Path) -> Iterator[dict[str, Any]]:
         yield {"id": key, "url": url, "body": body}
 
 
-def _percentile(values: list[float], share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
 
@@ -88,7 +88,7 @@ def evaluate_oneblock(
             "pages": len(pages),
             "recall": sum(recalls) / len(pages) if pages else 0.0,
             "precision": sum(page["p"] for page in pages) / len(pages) if pages else 0.0,
-            "p10": _percentile(recalls, 0.10),
+            "p10": percentile(recalls, 0.10),
             "min": min(recalls, default=0.0),
             "below_target": sum(r < TARGET_RECALL for r in recalls),
             "empty": sum(page["empty"] for page in pages),

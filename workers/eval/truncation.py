@@ -30,7 +30,7 @@ from canonry.workers.clean.blocks import Verdict, key
 from canonry.workers.clean.extract import explain, extract
 from canonry.workers.clean.parse import Block
 from canonry.workers.eval.extraction import ngram_prf
-from canonry.workers.eval.oneblock import _percentile
+from canonry.workers.eval.oneblock import percentile
 from canonry.workers.jsonl import read_jsonl
 
 TARGET_KEEP = 0.90
@@ -141,8 +141,8 @@ def evaluate_truncation(
             per_set[f"{mode} {fraction:.0%}"] = {
                 "pages": len(pages),
                 "keep": sum(keeps) / len(keeps),
-                "p10": _percentile(keeps, 0.10),
-                "p5": _percentile(keeps, 0.05),
+                "p10": percentile(keeps, 0.10),
+                "p5": percentile(keeps, 0.05),
                 "min": min(keeps),
                 "below_target": sum(k < TARGET_KEEP for k in keeps),
                 "precision": sum(page["p"] for page in pages) / len(pages),
