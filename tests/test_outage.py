@@ -33,7 +33,7 @@ from canonry.service.config import Settings
 from canonry.service.engine import reconciler
 from canonry.service.keys import STORE
 from canonry.service.operations import reindex
-from canonry.workers.adapters.redis.index import RebuildInterrupted, RedisIndex
+from canonry.workers.adapters.redis.index import RebuildInterrupted, RedisIndex, blocks_of
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.adapters.sql.store import SqlStore
 from canonry.workers.dedup.lsh import IndexEntry
@@ -340,7 +340,7 @@ async def test_fill_keeps_newer_entries_and_stops_when_the_lock_is_lost(
     store.commit(newer)  # an upgrade committed after the restart, indexed by its writer
     await index.replace([newer])
     await redis.set(keys.rebuild_lock, "mine")
-    await index.fill([entry(n) for n in range(4)], keys.rebuild_lock, "mine", 10_000)
+    await index.fill(blocks_of([entry(n) for n in range(4)]), keys.rebuild_lock, "mine", 10_000)
     found = await index.candidates([entry(n).hashvalues for n in range(8)])
     assert [[e.document_id for e in f] for f in found] == [
         ["doc_0"], ["doc_1"], ["doc_2"], ["doc_3"], [], [], [], []]
@@ -348,11 +348,12 @@ async def test_fill_keeps_newer_entries_and_stops_when_the_lock_is_lost(
     # Redis restarted (or another process took over): the lock is not this rebuild's.
     await redis.set(keys.rebuild_lock, "someone else")
     with pytest.raises(RebuildInterrupted):
-        await index.fill([entry(n) for n in range(4, 8)], keys.rebuild_lock, "mine", 10_000)
+        await index.fill(blocks_of([entry(n) for n in range(4, 8)]), keys.rebuild_lock, "mine",
+                         10_000)
     assert await index.candidates([entry(n).hashvalues for n in range(4, 8)]) == [[]] * 4
     await redis.delete(keys.rebuild_lock)  # and a restart leaves no lock at all
     with pytest.raises(RebuildInterrupted):
-        await index.fill([entry(9)], keys.rebuild_lock, "mine", 10_000)
+        await index.fill(blocks_of([entry(9)]), keys.rebuild_lock, "mine", 10_000)
     assert not await redis.exists(keys.rebuild_lock)  # nothing recreated it
 
 

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from canonry.workers.adapters.redis.dump import crc64, hash_payloads
+from canonry.workers.adapters.redis.dump import crc64, hash_payloads, string_hash_payloads
 from canonry.workers.adapters.redis.keys import RedisKeys
 
 # Every integer encoding a listpack has, at its edges.
@@ -37,7 +37,9 @@ def payloads_of(hashes: list[dict[int, int]]) -> list[bytes]:
     counts = [len(h) for h in hashes]
     fields = [f for h in hashes for f in h]
     values = [v for h in hashes for v in h.values()]
-    return hash_payloads(np.array(counts), np.array(fields), np.array(values))
+    payloads = hash_payloads(np.array(counts), np.array(fields), np.array(values))
+    assert payloads.span(0, len(payloads)) == payloads.blob  # back to back
+    return [payloads[i] for i in range(len(payloads))]
 
 
 async def test_payloads_equal_redis_own_dump(redis: Redis, keys: RedisKeys) -> None:
@@ -62,6 +64,25 @@ async def test_payloads_equal_redis_own_dump(redis: Redis, keys: RedisKeys) -> N
     assert compared > len(hashes) // 2
     await redis.unlink(*(f"{keys.root}:{kind}:{i}" for kind in ("made", "restored")
                          for i in range(len(hashes))))
+
+
+async def test_id_map_payloads_equal_redis_own_dump(redis: Redis, keys: RedisKeys) -> None:
+    maps = [[(n, f"doc_{n:026x}") for n in range(128)], [(0, "a")], [(5, "x" * 63), (7, "é")]]
+    payloads = string_hash_payloads(maps)
+    assert payloads is not None
+    for i, pairs in enumerate(maps):
+        made = f"{keys.root}:made:{i}"
+        await redis.hset(made, mapping=dict(pairs))
+        own = await redis.dump(made)
+        if own[1] != LZF:
+            assert own == payloads[i]
+        restored = f"{keys.root}:restored:{i}"
+        await redis.restore(restored, 0, payloads[i])
+        assert await redis.hgetall(restored) == await redis.hgetall(made)
+    # what Redis would store otherwise: left to HSET
+    assert string_hash_payloads([[(0, "12")]]) is None
+    assert string_hash_payloads([[(0, "x" * 64)]]) is None
+    assert string_hash_payloads([[(0, "012")]]) is not None  # not canonical: a string
 
 
 async def test_a_large_hash_is_converted_as_hset_would(redis: Redis, keys: RedisKeys) -> None:

@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from canonry.workers.adapters.memory.index import MemoryIndex
-from canonry.workers.adapters.redis.index import RedisIndex
+from canonry.workers.adapters.redis.index import RedisIndex, blocks_of
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.dedup.buckets import BucketLayout
 from canonry.workers.dedup.lsh import BandIndex, IndexEntry
@@ -390,3 +390,92 @@ async def test_a_batch_of_claims_is_judged_in_order(redis: Redis, keys: RedisKey
     answers = await RedisIndex(redis, keys, layout=EXACT).claim(batch)
     assert [[e.document_id for e in found] for found in answers] == [[], ["a"], [], []]
     assert answers == await MemoryIndex().claim(batch)
+
+
+async def restore_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_restore", {}).get("calls", 0))
+
+
+async def dumps(redis: Redis, keys: RedisKeys) -> dict[bytes, bytes]:
+    """Every index key (its name after the prefix) -> DUMP: content and encoding."""
+    root = keys.root.encode()
+    return {k[len(root):]: await redis.dump(k) for k in await index_keys(redis, keys)}
+
+
+def load_with_live_writers(rng: random.Random) -> tuple[list[IndexEntry], list[IndexEntry]]:
+    """What a rebuild meets: documents claimed by live writers first (their buckets and id
+    map exist), then 1,500 stored ones, copies among them (fields shared within the load)."""
+    live = [entry(f"live{n}", signature(rng)) for n in range(3)]
+    stored = [entry(f"doc_{n:026x}", signature(rng)) for n in range(1400)]
+    stored += [entry(f"copy{n}", near(e.hashvalues, rng, 3)) for n, e in enumerate(stored[:100])]
+    return live, stored
+
+
+@pytest.mark.parametrize("loaded", [20, 1500])
+async def test_ready_listpacks_make_the_keys_field_writes_make(
+        redis: Redis, keys: RedisKeys, loaded: int) -> None:
+    """The bulk load's two ways (RESTORE of serialised buckets and id maps, or HSET field by
+    field) give the same keys byte for byte, and every document is found through its own
+    bands. 20 documents fit in the live writers' segment part: their buckets and id map are
+    there first, and are merged into; 1,500 get a part of their own."""
+    rng = random.Random(21)
+    live, stored = load_with_live_writers(rng)
+    stored = stored[:loaded]
+    fields_keys = RedisKeys(keys.prefix + "-fields")
+    written = {}
+    for restore, where in ((True, keys), (False, fields_keys)):
+        index = RedisIndex(redis, where, restore=restore, signatures=_served([*live, *stored]))
+        for e in live:
+            await index.replace([e])
+        live_buckets = len([k for k in await index_keys(redis, where) if b":b:" in k])
+        before = await restore_calls(redis)
+        assert await index.fill(blocks_of(stored, size=400), "", "", 0) == len(stored)
+        written[restore] = await restore_calls(redis) - before
+        assert await index.size() == len(live) + len(stored)
+        for e in [*live, *stored[::15]]:
+            assert e in await candidates_of(index, e.hashvalues)
+    assert written[False] == 0
+    segments = await redis.hkeys(keys.segments)
+    if loaded == 20:
+        # the live part: only buckets no live document had were new (the id map existed)
+        assert segments == [b"0.0"] and live_buckets > 56
+        assert written[True] == BucketLayout().min_buckets - live_buckets
+    else:
+        assert sorted(segments) == [b"0.0", b"0.1"]
+        fresh = [k for k in await index_keys(redis, keys) if b":0.1:b:" in k]
+        assert written[True] > 0.9 * len(fresh)
+    assert await dumps(redis, keys) == await dumps(redis, fields_keys)
+    await RedisIndex(redis, fields_keys).clear()
+
+
+async def test_a_refused_restore_falls_back_to_writing_fields(
+        redis: Redis, redis_server_url: str, keys: RedisKeys) -> None:
+    """A Redis account without RESTORE (an ACL, or a Redis before 7): the load goes on field by
+    field and ends with the same keys."""
+    rng = random.Random(22)
+    _, stored = load_with_live_writers(rng)
+    user = f"canonry-test-{keys.prefix}"
+    await redis.execute_command("ACL", "SETUSER", user, "on", f">{user}", "~*", "&*", "+@all",
+                                "-restore")
+    limited = Redis.from_url(redis_server_url, username=user, password=user)
+    try:
+        index = RedisIndex(limited, keys)
+        assert await index.fill(blocks_of(stored), "", "", 0) == len(stored)
+        assert not index._restore_ok  # refused once, not tried again
+        reference = RedisKeys(keys.prefix + "-reference")
+        await RedisIndex(redis, reference, restore=False).load(stored)
+        assert await dumps(redis, keys) == await dumps(redis, reference)
+        for e in stored[:50]:
+            assert e in await candidates_of(RedisIndex(redis, keys, signatures=_served(stored)),
+                                            e.hashvalues)
+        await RedisIndex(redis, reference).clear()
+    finally:
+        await limited.aclose()
+        await redis.execute_command("ACL", "DELUSER", user)
+
+
+def _served(entries: Sequence[IndexEntry]) -> Signatures:
+    store = Signatures()
+    store.commit(*entries)
+    return store

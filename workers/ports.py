@@ -9,7 +9,7 @@ one pipeline, one transaction) serves many articles. The adapters live in `adapt
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 from canonry.workers.analysis import SourceChrome
 from canonry.workers.article import Extracted, RawArticle
 from canonry.workers.dedup.fingerprint import Fingerprint
-from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.dedup.lsh import IndexEntry, SignatureBlock
 from canonry.workers.dedup.match import Verdict
 from canonry.workers.identity import document_id_for
 
@@ -331,6 +331,10 @@ class Store(Protocol):
 
     async def index_entries(self, seen_since: float) -> list[IndexEntry]:
         """Signatures of documents first seen since then: what the LSH index holds."""
+
+    def signature_blocks(self, seen_since: float,
+                         size: int = 20_000) -> AsyncIterator[SignatureBlock]:
+        """The same for a bulk load: streamed, `size` a block, in seen_at order."""
 
     async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
         """The signatures of these documents (unknown ones are left out), in one query."""

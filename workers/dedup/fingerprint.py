@@ -127,3 +127,13 @@ def decode_hashvalues(blob: bytes) -> tuple[int, ...]:
     if len(blob) % _WIRE_DTYPE.itemsize:
         raise ValueError(f"signature blob of {len(blob)} bytes is not whole uint32 values")
     return tuple(np.frombuffer(blob, dtype=_WIRE_DTYPE).tolist())
+
+
+def decode_hashvalue_rows(blobs: Sequence[bytes]) -> np.ndarray:
+    """Stored signatures of equal length as one uint32 matrix (a row each), in one copy."""
+    joined = b"".join(blobs)
+    width = len(blobs[0]) if blobs else 0
+    if width % _WIRE_DTYPE.itemsize or len(joined) != width * len(blobs):
+        raise ValueError("signature blobs of different or partial lengths do not stack")
+    rows = np.frombuffer(joined, dtype=_WIRE_DTYPE).reshape(len(blobs), -1 if width else 0)
+    return rows.astype(np.uint32)

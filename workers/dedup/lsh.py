@@ -110,6 +110,30 @@ class IndexEntry:
     seen_at: float  # when the document was (last) indexed; the eviction clock
 
 
+@dataclass(frozen=True, slots=True)
+class SignatureBlock:
+    """Many documents' signatures as arrays, for bulk loads: a rebuild reads every stored one,
+    and as `IndexEntry` tuples 256 Python ints cost ~9 KB a document."""
+
+    document_ids: Sequence[str]
+    seen_at: np.ndarray  # float64, one per document
+    hashvalues: np.ndarray  # uint32, documents x signature values
+
+    def __post_init__(self) -> None:
+        if not len(self.document_ids) == len(self.seen_at) == len(self.hashvalues):
+            raise ValueError("a block needs one id, time and signature per document")
+
+    def __len__(self) -> int:
+        return len(self.document_ids)
+
+    @classmethod
+    def of(cls, entries: Sequence[IndexEntry]) -> Self:
+        return cls([e.document_id for e in entries],
+                   np.array([e.seen_at for e in entries], dtype=np.float64),
+                   np.array([e.hashvalues for e in entries], dtype=np.uint32).reshape(
+                       len(entries), -1))
+
+
 class BandIndex:
     """Pure in-memory band index: document → entry, band key → document ids.
 

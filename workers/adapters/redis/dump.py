@@ -19,19 +19,23 @@ Integers only: the index's fields and values are integers (a value shared by sev
 than its `hash-max-listpack-entries` into a hash table, as HSET would.
 
 The checksum is computed for many payloads at once, a column of bytes per step: payloads are
-right-aligned in the batch and padded with zero bytes in front, which leave a CRC that starts
-at 0 (as this one does) unchanged.
+right-aligned in the batch, as if padded with zero bytes in front, which leave a CRC that
+starts at 0 (as this one does) unchanged; a column only touches the payloads that reach it.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 RDB_VERSION = 10
 _TYPE_HASH_LISTPACK = 16
-_CRC_BATCH = 16_384  # payloads per checksum batch (bounds the column gathers' memory)
+_INTEGER = re.compile(rb"-?(0|[1-9][0-9]{0,18})")  # what Redis would store as an integer
+_CRC_BATCH = 16_384  # payloads per checksum batch: one numpy step per byte column
 
 
 def _crc64_table() -> np.ndarray:
@@ -61,19 +65,20 @@ def crc64(data: bytes) -> int:
 def crc64_many(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The CRC-64 of `buffer[starts[i]:starts[i] + lengths[i]]` for every i, as uint64."""
     out = np.zeros(len(starts), dtype=np.uint64)
-    eight = np.uint64(8)
-    mask = np.uint64(0xFF)
+    eight, mask = np.uint64(8), np.uint64(0xFF)
     for low in range(0, len(starts), _CRC_BATCH):
-        s = starts[low:low + _CRC_BATCH].astype(np.int64)
         n = lengths[low:low + _CRC_BATCH].astype(np.int64)
-        width = int(n.max()) if len(n) else 0
-        pad = width - n  # leading zero bytes: a CRC from 0 stays 0 over them
-        crc = np.zeros(len(s), dtype=np.uint64)
-        for column in range(width):
-            offset = s + (column - pad)
-            byte = np.where(column >= pad, buffer[np.maximum(offset, 0)], 0).astype(np.uint64)
-            crc = _CRC_TABLE[(crc ^ byte) & mask] ^ (crc >> eight)
-        out[low:low + _CRC_BATCH] = crc
+        longest_first = np.argsort(-n, kind="stable")
+        n = n[longest_first]
+        width = int(n[0]) if len(n) else 0
+        pad = width - n  # ascending: at column c, the rows with pad <= c are a prefix
+        at = starts[low:low + _CRC_BATCH].astype(np.int64)[longest_first] - pad
+        active = np.searchsorted(pad, np.arange(width), side="right")
+        crc = np.zeros(len(n), dtype=np.uint64)
+        for column, k in enumerate(active.tolist()):
+            c = crc[:k]
+            crc[:k] = _CRC_TABLE[(c ^ buffer[at[:k] + column]) & mask] ^ (c >> eight)
+        out[low + longest_first] = crc
     return out
 
 
@@ -119,44 +124,94 @@ def _rdb_length(n: int) -> bytes:
     return b"\x80" + n.to_bytes(4, "big")
 
 
-def hash_payloads(counts: np.ndarray, fields: np.ndarray, values: np.ndarray) -> list[bytes]:
+@dataclass(frozen=True, slots=True)
+class Payloads:
+    """DUMP payloads back to back: payload i is `blob[starts[i]:starts[i] + lengths[i]]`."""
+
+    blob: bytes
+    starts: np.ndarray  # int64
+    lengths: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> bytes:
+        start = int(self.starts[i])
+        return self.blob[start:start + int(self.lengths[i])]
+
+    def span(self, low: int, high: int) -> bytes:
+        """Payloads low..high-1, still back to back."""
+        if low >= high:
+            return b""
+        end = int(self.starts[high - 1] + self.lengths[high - 1])
+        return self.blob[int(self.starts[low]):end]
+
+
+def hash_payloads(counts: np.ndarray, fields: np.ndarray, values: np.ndarray) -> Payloads:
     """DUMP payloads of hashes of integers: hash i holds the next `counts[i]` (field, value)
     pairs of `fields`/`values` (grouped by hash, distinct fields within one). 32-bit signed
     integers only; a hash needs at least one pair."""
     counts = np.asarray(counts, dtype=np.int64)
-    fields = np.asarray(fields, dtype=np.int64)
-    values = np.asarray(values, dtype=np.int64)
+    fields = np.asarray(fields)
+    values = np.asarray(values)
     if len(fields) != len(values) or int(counts.sum()) != len(fields):
         raise ValueError("counts must add up to the pairs given")
-    if not len(counts):
-        return []
-    if counts.min() < 1 or counts.max() >= 32767:
+    if len(counts) and (counts.min() < 1 or counts.max() >= 32767):
         raise ValueError("a hash here holds 1 to 32766 pairs")
     for array in (fields, values):
-        if array.min() < -(1 << 31) or array.max() >= (1 << 31):
+        if len(array) and (array.min() < -(1 << 31) or array.max() >= (1 << 31)):
             raise ValueError("only 32-bit signed integers are encoded")
     image = np.empty((2 * len(fields), 6), dtype=np.uint8)
     sizes = np.empty(2 * len(fields), dtype=np.int8)
-    if fields.min() >= -(1 << 15) and fields.max() < (1 << 15):  # the index's 16-bit fields
-        table, table_sizes = _int16_images()
-        image[0::2], sizes[0::2] = table[fields + (1 << 15)], table_sizes[fields + (1 << 15)]
+    if len(fields) and fields.min() >= -(1 << 15) and fields.max() < (1 << 15):
+        table, table_sizes = _int16_images()  # the index's 16-bit fields
+        at = fields.astype(np.int64) + (1 << 15)
+        image[0::2], sizes[0::2] = table[at], table_sizes[at]
     else:
         image[0::2], sizes[0::2] = _entry_images(fields)
     image[1::2], sizes[1::2] = _entry_images(values)
     entries = image[np.arange(6) < sizes[:, None]].tobytes()  # every entry, in order
+    if not len(counts):
+        return _framed([], [])
     first_element = np.concatenate(([0], np.cumsum(2 * counts)[:-1]))
-    entries_bytes = np.add.reduceat(sizes.astype(np.int64), first_element)
-    ends = np.cumsum(entries_bytes).tolist()
-    footer = b"\xff" + RDB_VERSION.to_bytes(2, "little")
-    bodies, begin = [], 0
-    for count, size, end in zip(counts.tolist(), entries_bytes.tolist(), ends, strict=True):
-        lp_len = 6 + size + 1
-        bodies.append(b"".join((bytes((_TYPE_HASH_LISTPACK,)), _rdb_length(lp_len),
-                                lp_len.to_bytes(4, "little"), (2 * count).to_bytes(2, "little"),
-                                entries[begin:end], footer)))
-        begin = end
-    lengths = np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies))
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    buffer = np.frombuffer(b"".join(bodies), dtype=np.uint8)
-    crcs = crc64_many(buffer, starts, lengths).astype("<u8").tobytes()
-    return [body + crcs[8 * i:8 * i + 8] for i, body in enumerate(bodies)]
+    ends = np.cumsum(np.add.reduceat(sizes.astype(np.int64), first_element)).tolist()
+    bodies = [entries[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    return _framed(bodies, (2 * counts).tolist())
+
+
+def string_hash_payloads(hashes: Sequence[Sequence[tuple[int, str]]]) -> Payloads | None:
+    """DUMP payloads of hashes of small integer fields (0..127) and short string values (the
+    index's id maps), or None when a value is not stored as a plain short string by Redis
+    (64 bytes or more, or a canonical integer, which Redis stores as one)."""
+    bodies, elements = [], []
+    for pairs in hashes:
+        entries = []
+        for field, value in pairs:
+            raw = value.encode()
+            if not 0 <= field < 128 or len(raw) >= 64 or _INTEGER.fullmatch(raw):
+                return None
+            entries += [bytes((field, 1, 0x80 | len(raw))), raw, bytes((len(raw) + 1,))]
+        bodies.append(b"".join(entries))
+        elements.append(2 * len(pairs))
+    return _framed(bodies, elements)
+
+
+def _framed(entries: Sequence[bytes], elements: Sequence[int]) -> Payloads:
+    """Payloads around each hash's listpack entries (`elements` of them): the RDB type and
+    length, the listpack header and end, the RDB version, then the checksums, all at once."""
+    tail = b"\xff" + RDB_VERSION.to_bytes(2, "little")  # listpack end, RDB version
+    crc_space = bytes(8)
+    parts, sizes = [], []
+    for body, count in zip(entries, elements, strict=True):
+        lp_len = 6 + len(body) + 1
+        rdb_length = _rdb_length(lp_len)
+        parts += [bytes((_TYPE_HASH_LISTPACK,)), rdb_length, lp_len.to_bytes(4, "little"),
+                  count.to_bytes(2, "little"), body, tail, crc_space]
+        sizes.append(1 + len(rdb_length) + lp_len + 10)
+    buffer = np.frombuffer(bytearray(b"".join(parts)), dtype=np.uint8)
+    lengths = np.array(sizes, dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    crc = crc64_many(buffer, starts, lengths - 8).astype("<u8")
+    ends = starts + lengths
+    buffer[(ends[:, None] - 8 + np.arange(8)).ravel()] = crc.view(np.uint8)
+    return Payloads(buffer.tobytes(), starts, lengths)

@@ -41,14 +41,18 @@ The client must be made with `decode_responses=False`: pending entries are binar
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import structlog
 from redis.asyncio import Redis
 
+from canonry.workers.adapters.redis.dump import Payloads, hash_payloads, string_hash_payloads
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.dedup.buckets import (
     DEFAULT_LAYOUT,
@@ -57,8 +61,10 @@ from canonry.workers.dedup.buckets import (
     generation_of,
 )
 from canonry.workers.dedup.fingerprint import decode_hashvalues, encode_hashvalues
-from canonry.workers.dedup.lsh import DEFAULT_LSH, IndexEntry, LSHConfig
+from canonry.workers.dedup.lsh import DEFAULT_LSH, IndexEntry, LSHConfig, SignatureBlock
 from canonry.workers.ports import Claim, IndexNotReady, SignatureSource
+
+log = structlog.get_logger(__name__)
 
 # The document ids (and pending entries, '' when none) of every segment's postings under the
 # bands given, minus `skip` and the tombstones: id, pending, id, pending, ...
@@ -301,6 +307,40 @@ _NOT_LOADED = 3  # the guarded claim's "the index is not loaded" answer
 _IDS_PER_MAP = 128  # local ids per id-map hash (mirrored in the scripts)
 
 
+# Buckets per RESTORE script call (~100 postings each: ~0.5 MB of payloads, a few ms of Redis)
+# and per payload build (the checksum runs column-wise over a batch: larger is cheaper).
+_PAYLOAD_BUCKETS = 8192
+_RESTORE_REFUSED = -1
+
+# The bulk load's new hashes (buckets, id maps) as ready listpacks (`dump.py`).
+# KEYS: the lock (else anything). ARGV: token ('' for no lock check), lock TTL ms, key prefix
+#       (e.g. "<segment>:b:"), per hash its number and payload length as little-endian int32
+#       pairs, then the payloads back to back.
+# Answers {1, the positions (from 1) of hashes that exist already: to be merged instead},
+#         {-1, error, position} (RESTORE refused there: that hash and the rest not written),
+#         or 0 (the lock is not ours: nothing written).
+_RESTORE = """
+if ARGV[1] ~= '' then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+local pre, head, blob, busy, hp, bp = ARGV[3], ARGV[4], ARGV[5], {}, 1, 1
+for i = 1, #head / 8 do
+  local number, size
+  number, size, hp = struct.unpack('<i4i4', head, hp)
+  local key = pre .. number
+  if redis.call('EXISTS', key) == 1 then
+    busy[#busy + 1] = i
+  else
+    local done = redis.pcall('RESTORE', key, 0, string.sub(blob, bp, bp + size - 1))
+    if type(done) == 'table' and done.err then return {-1, done.err, i} end
+  end
+  bp = bp + size
+end
+return {1, busy}
+"""
+
+
 class RebuildInterrupted(Exception):
     """The rebuild lock no longer holds this rebuild's token: Redis restarted (again) or the
     lock expired and another process took the rebuild over. Nothing more was written."""
@@ -323,6 +363,9 @@ class RedisIndex:
     pending_seconds: how long a claimed document's entry stays when no commit says it is in
                 the store (a worker died in between).
     chunk_size: documents per pipeline round trip in `load`/`fill`, keys per UNLINK.
+    restore:    bulk loads write new buckets as ready listpacks (`RESTORE`, see `dump.py`);
+                False, or a Redis that refuses them (before 7.0, an ACL without RESTORE),
+                writes them field by field instead, ~8 times slower. Same keys either way.
     """
 
     def __init__(
@@ -336,6 +379,7 @@ class RedisIndex:
         generation_seconds: float = 7 * 86400.0,
         pending_seconds: float = 3600.0,
         chunk_size: int = 500,
+        restore: bool = True,
     ) -> None:
         if client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisIndex needs a client with decode_responses=False")
@@ -357,6 +401,8 @@ class RedisIndex:
         self._detach = client.register_script(_DETACH)
         self._reserve = client.register_script(_RESERVE)
         self._write_bulk = client.register_script(_BULK)
+        self._restore_hashes = client.register_script(_RESTORE)
+        self._restore_ok = restore  # cleared for good at the first refused RESTORE
         self._guarded = False
 
     def require_loaded(self) -> None:
@@ -438,15 +484,16 @@ class RedisIndex:
 
     async def load(self, entries: Iterable[IndexEntry]) -> None:
         """Index entries in bulk (`fill` without a lock)."""
-        await self._bulk(list(entries), "", "", 0)
+        await self._bulk(blocks_of(list(entries)), "", "", 0)
 
-    async def fill(self, entries: Sequence[IndexEntry], lock: str, token: str,
-                   lock_ttl_ms: int) -> None:
-        """The rebuild's load: only while `lock` holds `token` (each step renews its TTL, so
+    async def fill(self, blocks: AsyncIterable[SignatureBlock], lock: str, token: str,
+                   lock_ttl_ms: int) -> int:
+        """The rebuild's load (e.g. the store's `signature_blocks`), answering how many
+        documents it indexed: only while `lock` holds `token` (each step renews its TTL, so
         a long load keeps it); `RebuildInterrupted` at the first step where it did not.
         Whatever a live writer indexed meanwhile stays (it is newer; a second posting of the
         same document is harmless: verification reads the store's entry)."""
-        await self._bulk(entries, lock, token, lock_ttl_ms)
+        return await self._bulk(blocks, lock, token, lock_ttl_ms)
 
     async def evict_older_than(self, timestamp: float) -> int:
         """Drop every generation whose whole span is older than `timestamp` (documents of the
@@ -545,84 +592,139 @@ class RedisIndex:
         raw = await self.client.hgetall(self.keys.segments)
         return {k.decode(): int(v) for k, v in raw.items()}
 
-    async def _bulk(self, entries: Sequence[IndexEntry], lock: str, token: str,
-                    lock_ttl_ms: int) -> None:
+    async def _bulk(self, blocks: AsyncIterable[SignatureBlock], lock: str, token: str,
+                    lock_ttl_ms: int) -> int:
         """Bucket-major bulk insert: per generation, one segment part sized for its documents
         and a range of local ids reserved in one step; the postings addressed in numpy, sorted
-        by bucket and written a few thousand buckets per script (one HMGET and one HSET per
-        bucket, instead of a script call per document and two commands per band). `lock`:
-        every step first checks that it holds `token` ('' for none)."""
-        per_generation: dict[int, list[IndexEntry]] = {}
-        for entry in entries:
-            t = generation_of(entry.seen_at, self.generation_seconds)
-            per_generation.setdefault(t, []).append(entry)
+        by bucket and written a few hundred buckets per script (a RESTORE, or one HMGET and
+        one HSET, per bucket, instead of a script call per document and two commands per
+        band). Up to `_BULK_DOCUMENTS` are held (as band addresses, ~0.5 KB a document)
+        before they are written. `lock`: every step first checks that it holds `token`."""
+        held: dict[int, list[_Addressed]] = {}
+        count = done = 0
         guard = [lock or self.keys.segments]
         head = [token if lock else "", lock_ttl_ms]
-        done = 0
-        for t, group in sorted(per_generation.items()):
-            answer = await self._reserve(
-                keys=[self.keys.segments, self.keys.counts, *guard],
-                args=[*head, t, len(group), self.layout.buckets_for(len(group), self.config),
-                      self.layout.fill, self.config.bands])
+
+        async def flush() -> None:
+            nonlocal count, done
+            for t, parts in sorted(held.items()):
+                batch = _Addressed.concat(parts)
+                done += await self._write_generation(t, batch, guard, head, done)
+            held.clear()
+            count = 0
+
+        async for block in blocks:
+            if not len(block):
+                continue
+            u, f = band_address_arrays(block.hashvalues, self.config, self.layout.field_bits)
+            generations = np.floor(block.seen_at / self.generation_seconds).astype(np.int64)
+            ids = np.asarray(block.document_ids, dtype=object)
+            for t in np.unique(generations).tolist():
+                mine = generations == t
+                held.setdefault(t, []).append(
+                    _Addressed(ids[mine].tolist(), u[mine].astype(np.uint32),
+                               f[mine].astype(np.int32)))
+            count += len(block)
+            if count >= _BULK_DOCUMENTS:
+                await flush()
+        await flush()
+        return done
+
+    async def _write_generation(self, t: int, batch: _Addressed, guard: list[str],
+                                head: list[Any], done: int) -> int:
+        """Reserve room for `batch` in generation t's segment and write it: the id maps first
+        (a posting is never met before its id resolves), then the buckets."""
+        n = len(batch.document_ids)
+        answer = await self._reserve(
+            keys=[self.keys.segments, self.keys.counts, *guard],
+            args=[*head, t, n, self.layout.buckets_for(n, self.config), self.layout.fill,
+                  self.config.bands])
+        if answer == 0:
+            raise RebuildInterrupted(f"lost the rebuild lock after {done} entries")
+        segment, buckets, first = answer[0].decode(), int(answer[1]), int(answer[2])
+        prefix = f"{self.keys.index_prefix}{segment}"
+
+        async def write(script: Any, args: list[Any]) -> Any:
+            answer = await script(keys=guard, args=[*head, *args])
             if answer == 0:
                 raise RebuildInterrupted(f"lost the rebuild lock after {done} entries")
-            segment, buckets, first = answer[0].decode(), int(answer[1]), int(answer[2])
-            for start in range(0, len(group), _BULK_DOCUMENTS):
-                chunk = group[start:start + _BULK_DOCUMENTS]
-                for args in self._bulk_args(segment, buckets, first + start, chunk):
-                    if not await self._write_bulk(keys=guard, args=[*head, *args]):
-                        raise RebuildInterrupted(f"lost the rebuild lock after {done} entries")
-                done += len(chunk)
+            return answer
 
-    def _bulk_args(self, segment: str, buckets: int, first: int,
-                   chunk: Sequence[IndexEntry]) -> Iterable[list[Any]]:
-        """The bulk script's arguments for `chunk` (local ids from `first`), in pieces: the id
-        maps first (a posting is never met before its id resolves), then the buckets."""
-        prefix = f"{self.keys.index_prefix}{segment}"
-        block: dict[int, list[Any]] = {}
-        for n, entry in enumerate(chunk, start=first):
-            block.setdefault(n // _IDS_PER_MAP, []).extend((n % _IDS_PER_MAP, entry.document_id))
-        maps: list[Any] = []
-        for number, fields in block.items():
-            maps += [f":i:{number}", len(fields) // 2, *fields]
-        yield from self._map_calls(prefix, maps)
-        hv = np.asarray([e.hashvalues for e in chunk], dtype=np.uint64)
-        u, f = band_address_arrays(hv, self.config, self.layout.field_bits)
-        bucket = (u % buckets).astype(np.int32).ravel()
-        field = f.astype(np.int32).ravel()
-        del u, f
-        lid = np.repeat(np.arange(first, first + len(chunk), dtype=np.int32), self.config.bands)
-        order = np.lexsort((lid, field, bucket))
-        bucket, field, lid = bucket[order], field[order], lid[order]
-        # A (bucket, field) several postings share (copies in the load, or a false meeting):
-        # written one by one, joined; everything else in binary, one field per posting.
-        same = (bucket[1:] == bucket[:-1]) & (field[1:] == field[:-1])
-        shared = np.zeros(len(bucket), dtype=bool)
-        shared[1:] |= same
-        shared[:-1] |= same
-        joined: dict[tuple[int, int], list[str]] = {}
-        for b, fv, n in zip(bucket[shared].tolist(), field[shared].tolist(),
-                            lid[shared].tolist(), strict=True):
-            joined.setdefault((b, fv), []).append(str(n))
+        # Addressing and serialising run in a thread (numpy mostly lets go of the GIL) while
+        # the loop sends what is ready: Redis and this process work at the same time.
+        sorting = asyncio.create_task(asyncio.to_thread(
+            _Buckets.of, batch, buckets, first, self.layout.field_bits))
+        block: dict[int, list[tuple[int, str]]] = {}
+        for lid, document_id in enumerate(batch.document_ids, start=first):
+            block.setdefault(lid // _IDS_PER_MAP, []).append((lid % _IDS_PER_MAP, document_id))
+        numbers = np.fromiter(block, dtype=np.int64, count=len(block))
+        maps = list(block.values())
+        payloads = string_hash_payloads(maps) if self._restore_ok else None
+        merge = (await self._restore(prefix + ":i:", numbers, payloads, write)
+                 if payloads is not None else np.ones(len(maps), dtype=bool))
+        calls: list[Any] = []
+        for number, pairs, left in zip(numbers.tolist(), maps, merge.tolist(), strict=True):
+            if left:  # RESTORE refused, or a live writer's id in the same map: HSET
+                calls += [f":i:{number}", len(pairs), *(x for pair in pairs for x in pair)]
+        for args in self._map_calls(calls):
+            await write(self._write_bulk, [prefix, *args])
+        unique, shared = await sorting
+        parts = [unique[i:i + _PAYLOAD_BUCKETS] for i in range(0, len(unique), _PAYLOAD_BUCKETS)]
+
+        def serialise(part: _Buckets) -> Payloads | None:
+            return hash_payloads(part.counts, part.fields, part.ids) if self._restore_ok else None
+
+        ahead = asyncio.create_task(asyncio.to_thread(serialise, parts[0])) if parts else None
+        for k, part in enumerate(parts):
+            assert ahead is not None
+            ready = await ahead
+            if k + 1 < len(parts):
+                ahead = asyncio.create_task(asyncio.to_thread(serialise, parts[k + 1]))
+            await self._write_buckets(part, ready, prefix, write)
         rare: list[Any] = []
-        for (b, fv), ids in joined.items():
-            rare += [f":b:{b}", 1, fv, ",".join(ids)]
-        yield from self._map_calls(prefix, rare)
-        keep = ~shared
-        bucket, field, lid = bucket[keep], field[keep], lid[keep]
-        pairs = np.empty((len(bucket), 2), dtype="<i4")
-        pairs[:, 0], pairs[:, 1] = field, lid
-        numbers, starts, counts = np.unique(bucket, return_index=True, return_counts=True)
+        for (b, fv), ids in shared.items():
+            rare += [f":b:{b}", 1, fv, ",".join(map(str, ids))]
+        for args in self._map_calls(rare):
+            await write(self._write_bulk, [prefix, *args])
+        return n
+
+    async def _write_buckets(self, part: _Buckets, payloads: Payloads | None, prefix: str,
+                             write: Any) -> None:
+        """Buckets with distinct fields: RESTOREd (`payloads`) where the key is new, merged
+        field by field where a live writer made it first (or RESTORE is refused)."""
+        if payloads is not None and self._restore_ok:
+            merge = await self._restore(prefix + ":b:", part.numbers, payloads, write)
+        else:
+            merge = np.ones(len(part), dtype=bool)
+        if merge.any():
+            for args in part.select(merge).merge_calls(_BULK_BUCKETS):
+                await write(self._write_bulk, [prefix, *args])
+
+    async def _restore(self, key_prefix: str, numbers: np.ndarray, payloads: Payloads,
+                       write: Any) -> np.ndarray:
+        """RESTORE hashes `key_prefix<number>`, `_BULK_BUCKETS` a script call; which of them
+        are left to merge (they existed, or RESTORE was refused: then for good)."""
+        merge = np.zeros(len(numbers), dtype=bool)
         head = np.empty((len(numbers), 2), dtype="<i4")
-        head[:, 0], head[:, 1] = numbers, counts
-        for step in range(0, len(numbers), _BULK_BUCKETS):
-            end = min(step + _BULK_BUCKETS, len(numbers))
-            low = starts[step]
-            high = starts[end] if end < len(numbers) else len(bucket)
-            yield [prefix, "b", head[step:end].tobytes(), pairs[low:high].tobytes()]
+        head[:, 0], head[:, 1] = numbers, payloads.lengths
+        for low in range(0, len(numbers), _BULK_BUCKETS):
+            if not self._restore_ok:
+                merge[low:] = True
+                break
+            high = min(low + _BULK_BUCKETS, len(numbers))
+            answer = await write(self._restore_hashes, [key_prefix, head[low:high].tobytes(),
+                                                        payloads.span(low, high)])
+            if int(answer[0]) == _RESTORE_REFUSED:
+                log.warning("index_restore_refused", error=answer[1].decode(errors="replace"))
+                self._restore_ok = False
+                merge[low + int(answer[2]) - 1:] = True
+                break
+            busy = np.asarray([int(i) for i in answer[1]], dtype=np.int64)
+            merge[low + busy - 1] = True
+        return merge
 
     @staticmethod
-    def _map_calls(prefix: str, maps: list[Any]) -> Iterable[list[Any]]:
+    def _map_calls(maps: list[Any]) -> Iterable[list[Any]]:
         """Hashes (key suffix, k, k pairs, ...) `_BULK_MAPS` per call."""
         call: list[Any] = []
         i, count = 0, 0
@@ -632,7 +734,7 @@ class RedisIndex:
             i += 2 + 2 * k
             count += 1
             if count == _BULK_MAPS or i == len(maps):
-                yield [prefix, "m", *call]
+                yield ["m", *call]
                 call, count = [], 0
 
     async def _delete_segment(self, segment: str, buckets: int, n: int) -> None:
@@ -661,6 +763,109 @@ class RedisIndex:
         if batch:
             deleted += int(await self.client.unlink(*batch))
         return deleted
+
+
+async def blocks_of(entries: Sequence[IndexEntry],
+                    size: int = 20_000) -> AsyncIterator[SignatureBlock]:
+    """Entries as the blocks `RedisIndex.fill` takes."""
+    for start in range(0, len(entries), size):
+        yield SignatureBlock.of(entries[start:start + size])
+
+
+@dataclass(frozen=True, slots=True)
+class _Addressed:
+    """Documents of one generation with their band addresses (`band_address_arrays`)."""
+
+    document_ids: list[str]
+    u: np.ndarray  # uint32, documents x bands
+    f: np.ndarray  # int32, documents x bands
+
+    @classmethod
+    def concat(cls, parts: Sequence[_Addressed]) -> _Addressed:
+        if len(parts) == 1:
+            return parts[0]
+        return cls([d for p in parts for d in p.document_ids],
+                   np.concatenate([p.u for p in parts]), np.concatenate([p.f for p in parts]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Buckets:
+    """Postings grouped by bucket (ascending), distinct fields within one: bucket
+    `numbers[i]` holds the next `counts[i]` (field, local id) pairs."""
+
+    numbers: np.ndarray
+    counts: np.ndarray
+    fields: np.ndarray
+    ids: np.ndarray
+
+    @classmethod
+    def of(cls, batch: _Addressed, buckets: int, first: int,
+           field_bits: int) -> tuple[_Buckets, dict[tuple[int, int], list[int]]]:
+        """A batch's postings in a segment of `buckets` (local ids from `first`): those whose
+        (bucket, field) is theirs alone, and the rare ones several share (copies in the
+        load, or a false meeting), joined: (bucket, field) -> local ids (ascending)."""
+        n, bands = batch.u.shape
+        bucket = (batch.u % np.uint32(buckets)).ravel().astype(np.int64)
+        field = batch.f.ravel().astype(np.int64) + (1 << (field_bits - 1))  # now >= 0
+        lid = np.repeat(np.arange(first, first + n, dtype=np.int64), bands)
+        lid_bits = max(1, (first + n).bit_length())
+        if (buckets - 1).bit_length() + field_bits + lid_bits <= 63:
+            # (bucket, field, id) packed in one int64: a plain sort, ~2.5 x faster than argsort
+            key = (bucket << (field_bits + lid_bits)) | (field << lid_bits) | lid
+            key.sort()
+            lid = key & ((1 << lid_bits) - 1)
+            field = (key >> lid_bits) & ((1 << field_bits) - 1)
+            bucket = key >> (field_bits + lid_bits)
+            del key
+        else:
+            order = np.argsort((bucket << field_bits) | field, kind="stable")
+            bucket, field, lid = bucket[order], field[order], lid[order]
+        field -= 1 << (field_bits - 1)
+        same = (bucket[1:] == bucket[:-1]) & (field[1:] == field[:-1])
+        shared = np.zeros(len(bucket), dtype=bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        joined: dict[tuple[int, int], list[int]] = {}
+        for b, fv, i in zip(bucket[shared].tolist(), field[shared].tolist(),
+                            lid[shared].tolist(), strict=True):
+            joined.setdefault((b, fv), []).append(i)
+        keep = ~shared
+        bucket = bucket[keep]
+        starts = np.flatnonzero(np.diff(bucket, prepend=-1))  # sorted: runs are buckets
+        counts = np.diff(starts, append=len(bucket))
+        return cls(bucket[starts], counts, field[keep], lid[keep]), joined
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, window: slice) -> _Buckets:
+        """Buckets `window` (a slice with step 1) with their pairs."""
+        starts = self._starts()
+        low, high, _ = window.indices(len(self.numbers))
+        a = starts[low] if low < len(starts) else len(self.fields)
+        b = starts[high] if high < len(starts) else len(self.fields)
+        return _Buckets(self.numbers[low:high], self.counts[low:high], self.fields[a:b],
+                        self.ids[a:b])
+
+    def select(self, mask: np.ndarray) -> _Buckets:
+        pairs = np.repeat(mask, self.counts)
+        return _Buckets(self.numbers[mask], self.counts[mask], self.fields[pairs],
+                        self.ids[pairs])
+
+    def merge_calls(self, per_call: int) -> Iterable[list[Any]]:
+        """The bulk script's 'b' arguments, `per_call` buckets a call."""
+        pairs = np.empty((len(self.fields), 2), dtype="<i4")
+        pairs[:, 0], pairs[:, 1] = self.fields, self.ids
+        head = np.empty((len(self.numbers), 2), dtype="<i4")
+        head[:, 0], head[:, 1] = self.numbers, self.counts
+        starts = self._starts()
+        for low in range(0, len(self.numbers), per_call):
+            high = min(low + per_call, len(self.numbers))
+            end = starts[high] if high < len(self.numbers) else len(self.fields)
+            yield ["b", head[low:high].tobytes(), pairs[starts[low]:end].tobytes()]
+
+    def _starts(self) -> np.ndarray:
+        return np.concatenate(([0], np.cumsum(self.counts)[:-1])).astype(np.int64)
 
 
 @lru_cache(maxsize=8192)

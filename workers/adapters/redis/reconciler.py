@@ -155,8 +155,8 @@ class Reconciler:
             elif await self.index.ready():  # another process finished just before we locked
                 return 0
             log.info("index_rebuild_started")
-            entries = await self.store.index_entries(time.time() - self.window_seconds)
-            await self.index.fill(entries, lock, token, ttl_ms)
+            blocks = self.store.signature_blocks(time.time() - self.window_seconds)
+            loaded = await self.index.fill(blocks, lock, token, ttl_ms)
             open_ids = await self.store.open_ingest_ids()
             await self.queue.enqueue(open_ids)
             if not await self._finish(keys=[lock, self.keys.index_loaded],
@@ -170,7 +170,7 @@ class Reconciler:
             if not finished:  # let another process start over at once (best effort)
                 with contextlib.suppress(Exception):
                     await self._release(keys=[lock], args=[token])
-        log.info("index_rebuilt", entries=len(entries), redispatched=len(open_ids),
+        log.info("index_rebuilt", entries=loaded, redispatched=len(open_ids),
                  seconds=round(time.monotonic() - started, 3))
         # A Redis that held the previous layout (upgraded in place): its keys are dead weight
         # now. Deleted after the marker, so work resumes first; idempotent, so no lock.
@@ -179,4 +179,4 @@ class Reconciler:
                 log.info("index_legacy_layout_dropped", keys=legacy)
         except Exception as exc:  # `canonry reindex` (clear) deletes them as well
             log.warning("index_legacy_drop_failed", error=str(exc))
-        return len(entries)
+        return loaded

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,8 +37,13 @@ from canonry.workers.adapters.sql.database import (
 )
 from canonry.workers.analysis import SourceChrome
 from canonry.workers.article import Extracted
-from canonry.workers.dedup.fingerprint import Fingerprint, decode_hashvalues, encode_hashvalues
-from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.dedup.fingerprint import (
+    Fingerprint,
+    decode_hashvalue_rows,
+    decode_hashvalues,
+    encode_hashvalues,
+)
+from canonry.workers.dedup.lsh import IndexEntry, SignatureBlock
 from canonry.workers.ports import (
     Checkpoint,
     Decision,
@@ -353,6 +359,19 @@ class SqlStore:
                 .order_by(signatures.c.seen_at)
             )
             return [_index_entry(row) for row in result]
+
+    async def signature_blocks(self, seen_since: float,
+                               size: int = 20_000) -> AsyncIterator[SignatureBlock]:
+        """`index_entries` for a bulk load: streamed (a server-side cursor), `size` documents
+        a block, in seen_at order, only the columns an index needs, decoded as arrays."""
+        query = (select(signatures.c.document_id, signatures.c.seen_at, signatures.c.hashvalues)
+                 .where(signatures.c.seen_at >= seen_since).order_by(signatures.c.seen_at))
+        async with self.engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=size))
+            async for rows in result.partitions(size):
+                ids, seen_at, blobs = zip(*rows, strict=True)
+                yield SignatureBlock(list(ids), np.array(seen_at, dtype=np.float64),
+                                     decode_hashvalue_rows(blobs))
 
     async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
         """The shared index's candidates, to verify: their signatures, in one query."""
