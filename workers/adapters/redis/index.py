@@ -31,7 +31,9 @@ Every write is one Lua script per document, so no reader sees half an entry, and
 atomic against every other ("insert me unless an unjudged candidate exists"). After a Redis
 restart the index is empty until rebuilt; once `require_loaded` was called the claim script
 itself refuses while the `index-loaded` marker is missing (`IndexNotReady`). The rebuild writes
-with `fill`, only while the rebuild lock still holds the rebuilder's token.
+with `fill`, only while the rebuild lock still holds the rebuilder's token: bucket-major, each
+new bucket and id map as one `RESTORE` of a listpack serialised here (`dump.py`), ~5 s per
+100 k documents; keys a live writer made first are merged into field by field.
 
 All keys share the `{prefix}` hash tag: the scripts build key names while running (buckets of
 every segment, id maps), which Redis Cluster allows only within one slot.
