@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import core, e2e, load, report
+from bench import core, e2e, index, load, report
 from bench.corpus import Article, Corpus, describe
 from bench.naive import naive_loop
 from tests.servers import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
@@ -35,12 +35,17 @@ class Plan:
     load_seconds: float
     cost_sizes: tuple[int, int]
     cost_slice: int
+    index_documents: int  # the Redis LSH index's figures
+    index_peer_documents: int
+    index_claims: int
 
 
 FULL = Plan(corpus=2065, text_pages=400, html_pages=200, load_seconds=10.0,
-            cost_sizes=(10_000, 100_000), cost_slice=2000)
+            cost_sizes=(10_000, 100_000), cost_slice=2000, index_documents=100_000,
+            index_peer_documents=10_000, index_claims=4000)
 QUICK = Plan(corpus=200, text_pages=40, html_pages=20, load_seconds=3.0,
-             cost_sizes=(500, 2000), cost_slice=200)
+             cost_sizes=(500, 2000), cost_slice=200, index_documents=5000,
+             index_peer_documents=1000, index_claims=500)
 
 
 def log(message: str) -> None:
@@ -123,6 +128,10 @@ async def measure(plan: Plan, options: Options) -> dict[str, Any]:
     figures.update(await step("POST /ingest under load",
                               partial(load.load_figures, articles, plan.load_seconds)))
     figures.update(await cost_figures(corpus, plan, options))
+    figures.update(await step("Redis LSH index: memory, claims, rebuild", partial(
+        index.index_figures, os.environ.get("CANONRY_TEST_REDIS_URL", DEFAULT_REDIS_URL),
+        os.environ.get("CANONRY_TEST_DATABASE_URL", DEFAULT_DATABASE_URL),
+        plan.index_documents, plan.index_peer_documents, plan.index_claims)))
     return figures
 
 

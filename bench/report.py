@@ -24,6 +24,9 @@ LABELS: dict[str, str] = {
     "ingest_batch100": "POST /ingest, batches of 100, 64 connections",
     "per_article_cost": "cost per article at size, embedded",
     "per_article_cost_pg_redis": "cost per article at size, PostgreSQL + Redis",
+    "index_memory": "Redis LSH index: memory per document (lower is better)",
+    "index_claims": "Redis LSH index: query + claim, new stories",
+    "index_rebuild": "Redis LSH index: rebuild from the database",
 }
 OPTIONAL = frozenset({"per_article_cost_pg_redis"})  # only with --cost-production
 
@@ -52,6 +55,12 @@ def ours(key: str, figure: dict[str, Any]) -> str:
         return f"{text} ({_number(figure['req_per_s'])} req/s, {_latency(figure)})"
     if key.startswith("per_article_cost"):
         return f"{text} {figure['name']} ({_cpu(figure)})"
+    if key == "index_memory":
+        return f"{figure['value']:,.0f} B/document ({figure['documents']:,} documents)"
+    if key == "index_claims":
+        return f"{text} (batches of {figure['batch']}, {figure['concurrency']} in flight)"
+    if key == "index_rebuild":
+        return f"{text} ({figure['documents']:,} in {figure['seconds']:.1f} s)"
     if key.startswith("reads_"):
         text += (f"; events {_number(figure['events_pages']['value'])}/s as JSON pages, "
                  f"{_number(figure['events_sse']['value'])}/s as SSE")
@@ -74,6 +83,10 @@ def theirs(key: str, figure: dict[str, Any]) -> str:
         return f"{text}, {_latency(peer)}"
     if key.startswith("per_article_cost"):
         return f"{text} ({_cpu(peer)})"
+    if key == "index_memory":
+        return f"{peer['name']}: {peer['value']:,.0f} B/document"
+    if key == "index_rebuild":
+        return f"{text} ({peer['seconds']:.1f} s)"
     return text
 
 

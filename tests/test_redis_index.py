@@ -423,30 +423,32 @@ async def test_ready_listpacks_make_the_keys_field_writes_make(
     live, stored = load_with_live_writers(rng)
     stored = stored[:loaded]
     fields_keys = RedisKeys(keys.prefix + "-fields")
-    written = {}
-    for restore, where in ((True, keys), (False, fields_keys)):
-        index = RedisIndex(redis, where, restore=restore, signatures=_served([*live, *stored]))
-        for e in live:
-            await index.replace([e])
-        live_buckets = len([k for k in await index_keys(redis, where) if b":b:" in k])
-        before = await restore_calls(redis)
-        assert await index.fill(blocks_of(stored, size=400), "", "", 0) == len(stored)
-        written[restore] = await restore_calls(redis) - before
-        assert await index.size() == len(live) + len(stored)
-        for e in [*live, *stored[::15]]:
-            assert e in await candidates_of(index, e.hashvalues)
-    assert written[False] == 0
-    segments = await redis.hkeys(keys.segments)
-    if loaded == 20:
-        # the live part: only buckets no live document had were new (the id map existed)
-        assert segments == [b"0.0"] and live_buckets > 56
-        assert written[True] == BucketLayout().min_buckets - live_buckets
-    else:
-        assert sorted(segments) == [b"0.0", b"0.1"]
-        fresh = [k for k in await index_keys(redis, keys) if b":0.1:b:" in k]
-        assert written[True] > 0.9 * len(fresh)
-    assert await dumps(redis, keys) == await dumps(redis, fields_keys)
-    await RedisIndex(redis, fields_keys).clear()
+    try:
+        written = {}
+        for restore, where in ((True, keys), (False, fields_keys)):
+            index = RedisIndex(redis, where, restore=restore, signatures=_served([*live, *stored]))
+            for e in live:
+                await index.replace([e])
+            live_buckets = len([k for k in await index_keys(redis, where) if b":b:" in k])
+            before = await restore_calls(redis)
+            assert await index.fill(blocks_of(stored, size=400), "", "", 0) == len(stored)
+            written[restore] = await restore_calls(redis) - before
+            assert await index.size() == len(live) + len(stored)
+            for e in [*live, *stored[::15]]:
+                assert e in await candidates_of(index, e.hashvalues)
+        assert written[False] == 0
+        segments = await redis.hkeys(keys.segments)
+        if loaded == 20:
+            # the live part: only buckets no live document had were new (the id map existed)
+            assert segments == [b"0.0"] and live_buckets > 56
+            assert written[True] == BucketLayout().min_buckets - live_buckets
+        else:
+            assert sorted(segments) == [b"0.0", b"0.1"]
+            fresh = [k for k in await index_keys(redis, keys) if b":0.1:b:" in k]
+            assert written[True] > 0.9 * len(fresh)
+        assert await dumps(redis, keys) == await dumps(redis, fields_keys)
+    finally:
+        await RedisIndex(redis, fields_keys).clear()
 
 
 async def test_a_refused_restore_falls_back_to_writing_fields(
@@ -459,18 +461,18 @@ async def test_a_refused_restore_falls_back_to_writing_fields(
     await redis.execute_command("ACL", "SETUSER", user, "on", f">{user}", "~*", "&*", "+@all",
                                 "-restore")
     limited = Redis.from_url(redis_server_url, username=user, password=user)
+    reference = RedisKeys(keys.prefix + "-reference")
     try:
         index = RedisIndex(limited, keys)
         assert await index.fill(blocks_of(stored), "", "", 0) == len(stored)
         assert not index._restore_ok  # refused once, not tried again
-        reference = RedisKeys(keys.prefix + "-reference")
         await RedisIndex(redis, reference, restore=False).load(stored)
         assert await dumps(redis, keys) == await dumps(redis, reference)
         for e in stored[:50]:
             assert e in await candidates_of(RedisIndex(redis, keys, signatures=_served(stored)),
                                             e.hashvalues)
-        await RedisIndex(redis, reference).clear()
     finally:
+        await RedisIndex(redis, reference).clear()
         await limited.aclose()
         await redis.execute_command("ACL", "DELUSER", user)
 
