@@ -20,15 +20,13 @@ import secrets
 import time
 from typing import Any
 
-import asyncpg
 import numpy as np
 import redis as sync_redis
 from datasketch import LeanMinHash, MinHashLSH
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from bench.redis_index_memory import Entries, delete_all, doc_id, synthetic, timed, used_memory
-from bench.reindex import fill_database
-from canonry.service.migrations import upgrade
+from bench.reindex import stored_signatures
 from canonry.workers.adapters.redis.index import RedisIndex
 from canonry.workers.adapters.redis.keys import RedisKeys
 from canonry.workers.adapters.sql.store import SqlStore
@@ -118,16 +116,8 @@ def _datasketch(url: str, n: int, claims: int) -> dict[str, float]:
 async def _rebuild(redis_url: str, admin_url: str, n: int) -> dict[str, Any]:
     """Seconds to rebuild an empty index from n stored signatures, both ways."""
     plain = admin_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    name = f"canonry_bench_index_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(plain)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = plain.rsplit("/", 1)[0] + "/" + name
-    store_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
     seconds: dict[bool, float] = {}
-    try:
-        await upgrade(store_url)
-        await fill_database(url, n)
+    async with stored_signatures(plain, n) as store_url:
         store = SqlStore.connect(store_url)
         client = Redis.from_url(redis_url)
         try:
@@ -141,10 +131,6 @@ async def _rebuild(redis_url: str, admin_url: str, n: int) -> dict[str, Any]:
         finally:
             await client.aclose()
             await store.close()
-    finally:
-        admin = await asyncpg.connect(plain)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     return {"value": n / seconds[True], "unit": "documents/s", "documents": n,
             "seconds": seconds[True],
             "peer": {"name": "the same rebuild, bucket fields written one by one",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -20,6 +21,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,40 +55,50 @@ async def fill_database(url: str, n: int) -> None:
         await conn.close()
 
 
-async def main(database: str, redis_url: str, n: int) -> None:
+@contextlib.asynccontextmanager
+async def stored_signatures(database: str, n: int) -> AsyncIterator[str]:
+    """A throwaway database (migrated) holding n documents with random signatures: its
+    SQLAlchemy URL; dropped at the end. `database`: a server's admin URL (asyncpg form)."""
     name = f"canonry_reindex_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(database)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     url = database.rsplit("/", 1)[0] + "/" + name
     sqlalchemy_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    keys = RedisKeys(f"canonry-reindex-{secrets.token_hex(6)}")
     try:
         await upgrade(sqlalchemy_url)
         started = time.perf_counter()
         await fill_database(url, n)
-        print(f"{n:,} documents stored in {time.perf_counter() - started:.1f} s")
-        env = {**os.environ, "CANONRY_DATABASE_URL": sqlalchemy_url,
-               "CANONRY_REDIS_URL": redis_url, "CANONRY_REDIS_PREFIX": keys.prefix}
-        canonry = Path(sys.executable).with_name("canonry")
-        started = time.perf_counter()
-        done = await asyncio.to_thread(subprocess.run, [str(canonry), "reindex"], env=env,
-                                       capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - started
-        rebuilt = re.search(r"index_rebuilt.*?seconds=([\d.]+)", done.stdout + done.stderr)
-        print(f"canonry reindex: {wall:.1f} s wall (process start included); the rebuild "
-              f"itself {rebuilt.group(1) if rebuilt else '?'} s")
-        async with Redis.from_url(redis_url) as client:
-            counts = await client.hvals(keys.counts)
-            print(f"indexed: {sum(int(c) for c in counts):,} documents")
+        print(f"{n:,} documents stored in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        yield sqlalchemy_url
+    finally:
+        admin = await asyncpg.connect(database)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def main(database: str, redis_url: str, n: int) -> None:
+    keys = RedisKeys(f"canonry-reindex-{secrets.token_hex(6)}")
+    try:
+        async with stored_signatures(database, n) as sqlalchemy_url:
+            env = {**os.environ, "CANONRY_DATABASE_URL": sqlalchemy_url,
+                   "CANONRY_REDIS_URL": redis_url, "CANONRY_REDIS_PREFIX": keys.prefix}
+            canonry = Path(sys.executable).with_name("canonry")
+            started = time.perf_counter()
+            done = await asyncio.to_thread(subprocess.run, [str(canonry), "reindex"], env=env,
+                                           capture_output=True, text=True, check=True)
+            wall = time.perf_counter() - started
+            rebuilt = re.search(r"index_rebuilt.*?seconds=([\d.]+)", done.stdout + done.stderr)
+            print(f"canonry reindex: {wall:.1f} s wall (process start included); the rebuild "
+                  f"itself {rebuilt.group(1) if rebuilt else '?'} s")
+            async with Redis.from_url(redis_url) as client:
+                counts = await client.hvals(keys.counts)
+                print(f"indexed: {sum(int(c) for c in counts):,} documents")
     finally:
         async with Redis.from_url(redis_url) as client:
             batch = [k async for k in client.scan_iter(match=keys.pattern, count=5000)]
             for start in range(0, len(batch), 5000):
                 await client.unlink(*batch[start:start + 5000])
-        admin = await asyncpg.connect(database)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":
