@@ -654,8 +654,22 @@ class RedisIndex:
 
         # Addressing and serialising run in a thread (numpy mostly lets go of the GIL) while
         # the loop sends what is ready: Redis and this process work at the same time.
-        sorting = asyncio.create_task(asyncio.to_thread(
-            _Buckets.of, batch, buckets, first, self.layout.field_bits))
+        threads: list[asyncio.Task[Any]] = []  # waited for even when the lock is lost
+
+        def in_thread(work: Any, *args: Any) -> asyncio.Task[Any]:
+            threads.append(asyncio.create_task(asyncio.to_thread(work, *args)))
+            return threads[-1]
+
+        try:
+            await self._write_maps_and_buckets(batch, buckets, first, prefix, write, in_thread)
+        finally:
+            await asyncio.gather(*threads, return_exceptions=True)
+        return n
+
+    async def _write_maps_and_buckets(self, batch: _Addressed, buckets: int, first: int,
+                                      prefix: str, write: Any, in_thread: Any) -> None:
+        """The id maps, then the buckets (RESTOREd or merged), then the shared fields."""
+        sorting = in_thread(_Buckets.of, batch, buckets, first, self.layout.field_bits)
         block: dict[int, list[tuple[int, str]]] = {}
         for lid, document_id in enumerate(batch.document_ids, start=first):
             block.setdefault(lid // _IDS_PER_MAP, []).append((lid % _IDS_PER_MAP, document_id))
@@ -676,19 +690,18 @@ class RedisIndex:
         def serialise(part: _Buckets) -> Payloads | None:
             return hash_payloads(part.counts, part.fields, part.ids) if self._restore_ok else None
 
-        ahead = asyncio.create_task(asyncio.to_thread(serialise, parts[0])) if parts else None
+        ahead = in_thread(serialise, parts[0]) if parts else None
         for k, part in enumerate(parts):
             assert ahead is not None
             ready = await ahead
             if k + 1 < len(parts):
-                ahead = asyncio.create_task(asyncio.to_thread(serialise, parts[k + 1]))
+                ahead = in_thread(serialise, parts[k + 1])
             await self._write_buckets(part, ready, prefix, write)
         rare: list[Any] = []
         for (b, fv), ids in shared.items():
             rare += [f":b:{b}", 1, fv, ",".join(map(str, ids))]
         for args in self._map_calls(rare):
             await write(self._write_bulk, [prefix, *args])
-        return n
 
     async def _write_buckets(self, part: _Buckets, payloads: Payloads | None, prefix: str,
                              write: Any) -> None:
