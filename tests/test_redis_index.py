@@ -233,6 +233,25 @@ async def test_a_new_generation_is_sized_by_the_previous_one(
     assert segments == {"0.0": EXACT.buckets_for(300), "1.0": EXACT.buckets_for(300)}
 
 
+async def test_a_rebuilt_newest_generation_has_room_for_live_writers(
+        redis: Redis, keys: RedisKeys, store: Signatures) -> None:
+    """The load's newest generation is sized as a live writer would have opened it (for as
+    many documents as the generation before), not for the few loaded: the claims after the
+    rebuild go on filling that part instead of opening another that every query reads."""
+    index = RedisIndex(redis, keys, signatures=store, layout=EXACT, generation_seconds=10.0)
+    rng = random.Random(18)
+    older = [entry(f"d{n}", signature(rng), seen_at=1.0) for n in range(300)]
+    newest = [entry(f"n{n}", signature(rng), seen_at=15.0) for n in range(10)]
+    await index.load([*older, *newest])
+    segments = {k.decode(): int(v) for k, v in (await redis.hgetall(keys.segments)).items()}
+    assert segments == {"0.0": EXACT.buckets_for(300), "1.0": EXACT.buckets_for(300)}
+    assert EXACT.capacity(EXACT.buckets_for(10)) < 90 <= EXACT.capacity(EXACT.buckets_for(300))
+    for n in range(80):  # 90 in the generation: more than room for the 10 alone
+        assert await claim_one(index, entry(f"live{n}", signature(rng), seen_at=16.0),
+                               set()) == []
+    assert set(await redis.hkeys(keys.segments)) == {b"0.0", b"1.0"}
+
+
 async def test_memory_per_document_has_no_signature_in_it(
         redis: Redis, keys: RedisKeys, store: Signatures) -> None:
     """2,000 committed documents: the index keys hold about a kilobyte per document (a

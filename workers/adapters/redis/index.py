@@ -607,11 +607,23 @@ class RedisIndex:
         guard = [lock or self.keys.segments]
         head = [token if lock else "", lock_ttl_ms]
 
-        async def flush() -> None:
+        loaded: dict[int, int] = {}  # generation -> documents written
+
+        async def flush(last: bool) -> None:
             nonlocal count, done
-            for t, parts in sorted(held.items()):
-                batch = _Addressed.concat(parts)
-                done += await self._write_generation(t, batch, guard, head, done)
+            generations = sorted(held)
+            for t in generations:
+                batch = _Addressed.concat(held[t])
+                n = len(batch.document_ids)
+                room = n
+                if last and t == generations[-1]:
+                    # The newest generation is the one live writers go on filling: sized as
+                    # they would size it (for as many as the one before), so the next claims
+                    # do not open a second part that every query then reads too.
+                    older = [g for g in loaded if g < t]
+                    room = max(n, loaded[max(older)] if older else 0)
+                done += await self._write_generation(t, batch, room, guard, head, done)
+                loaded[t] = loaded.get(t, 0) + n
             held.clear()
             count = 0
 
@@ -628,18 +640,19 @@ class RedisIndex:
                                f[mine].astype(np.int32)))
             count += len(block)
             if count >= _BULK_DOCUMENTS:
-                await flush()
-        await flush()
+                await flush(last=False)
+        await flush(last=True)
         return done
 
-    async def _write_generation(self, t: int, batch: _Addressed, guard: list[str],
+    async def _write_generation(self, t: int, batch: _Addressed, room: int, guard: list[str],
                                 head: list[Any], done: int) -> int:
-        """Reserve room for `batch` in generation t's segment and write it: the id maps first
-        (a posting is never met before its id resolves), then the buckets."""
+        """Reserve room for `batch` in generation t's segment (a new part is sized for `room`
+        documents) and write it: the id maps first (a posting is never met before its id
+        resolves), then the buckets."""
         n = len(batch.document_ids)
         answer = await self._reserve(
             keys=[self.keys.segments, self.keys.counts, *guard],
-            args=[*head, t, n, self.layout.buckets_for(n, self.config), self.layout.fill,
+            args=[*head, t, n, self.layout.buckets_for(room, self.config), self.layout.fill,
                   self.config.bands])
         if answer == 0:
             raise RebuildInterrupted(f"lost the rebuild lock after {done} entries")
