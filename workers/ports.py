@@ -314,6 +314,9 @@ class Store(Protocol):
     async def exact_documents(self, text_hashes: Collection[str]) -> dict[str, str]:
         """Documents whose canonical text has one of these hashes: text hash → document id."""
 
+    async def canonical_texts(self, document_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        """Per document (unknown ones left out): its canonical URL and text."""
+
     async def url_documents(self, urls: Collection[str]) -> dict[str, UrlDocument]:
         """The document each known URL last contributed to."""
 

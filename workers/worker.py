@@ -31,8 +31,17 @@ from structlog.contextvars import bound_contextvars
 
 from canonry.workers import metrics
 from canonry.workers.analysis import EMPTY_AFTER_CLEANING, Analysis, AnalysisBatch, AnalysisError
+from canonry.workers.article import publisher_of
 from canonry.workers.dedup.lsh import BandIndex, IndexEntry
-from canonry.workers.dedup.match import Verdict, decide, may_replace
+from canonry.workers.dedup.match import (
+    DEFAULT_MATCH,
+    Verdict,
+    decide,
+    may_replace,
+    score,
+    still_one_story,
+    verified_similarity,
+)
 from canonry.workers.dedup.updates import decide_update
 from canonry.workers.outage import Outage
 from canonry.workers.pool import Analyser, InlineAnalyser
@@ -370,6 +379,13 @@ class Worker:
         # Our own entry is there when an earlier attempt claimed and then crashed before commit.
         indexed = {id(it): [c for c in cands if c.document_id != it.own_id]
                    for it, cands in zip(open_items, found, strict=True)}
+        # The canonical texts of the candidates that verify, for the same-site check, and
+        # this batch's own texts (its new stories are candidates of the articles after them).
+        texts = await self.store.canonical_texts({
+            c.document_id for it in open_items for c in indexed[id(it)]
+            if verified_similarity(score(it.analysis.fingerprint, c), DEFAULT_MATCH)
+            is not None})
+        texts.update((it.own_id, (it.ingest.url, it.analysis.extracted.text)) for it in items)
         batch_new = BandIndex()  # the new stories of this batch, as they are decided
         rivals = BandIndex()  # entries other workers claimed, met while claiming
         todo = open_items
@@ -379,7 +395,7 @@ class Worker:
             for it in todo:
                 hashvalues = it.analysis.fingerprint.hashvalues
                 pool = [*indexed[id(it)], *batch_new.query(hashvalues), *rivals.query(hashvalues)]
-                it.verdict = self._verdict(it, pool, urls.get(it.ingest.url))
+                it.verdict = self._verdict(it, pool, urls.get(it.ingest.url), texts)
                 if it.verdict.kind == "new":
                     batch_new.replace(it.entry())
                     claims.append(Claim(it.entry(), {c.document_id for c in pool}))
@@ -399,9 +415,20 @@ class Worker:
         return todo
 
     @staticmethod
-    def _verdict(item: _Item, pool: list[IndexEntry], prior: UrlDocument | None) -> Verdict:
+    def _verdict(item: _Item, pool: list[IndexEntry], prior: UrlDocument | None,
+                 texts: dict[str, tuple[str, str]]) -> Verdict:
         fp, text = item.analysis.fingerprint, item.analysis.extracted.text
-        verdict = decide(fp, pool, text=text)
+        site = publisher_of(item.ingest.url)
+
+        def confirm(entry: IndexEntry) -> bool:
+            """A candidate of the same site must be one story beyond the lines both share (its
+            chrome); one whose text is not at hand (another worker's uncommitted claim) is
+            taken on its signature alone."""
+            known = texts.get(entry.document_id)
+            return (known is None or publisher_of(known[0]) != site
+                    or still_one_story(text, known[1]))
+
+        verdict = decide(fp, pool, text=text, confirm=confirm)
         if prior is None:
             return verdict
         # A known URL with changed content: a new version of its document when the URL is the

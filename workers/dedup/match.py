@@ -8,14 +8,14 @@ shaped like an article (`may_replace`): not one passage repeated, not many times
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from canonry.workers.dedup.fingerprint import DEFAULT as DEFAULT_MINHASH
 from canonry.workers.dedup.fingerprint import Fingerprint, MinHashConfig, estimate_jaccard
 from canonry.workers.dedup.lsh import IndexEntry
-from canonry.workers.dedup.shingle import is_unspaced, normalize
+from canonry.workers.dedup.shingle import is_unspaced, normalize, shingles
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +149,41 @@ def may_replace(fp: Fingerprint, current: IndexEntry, config: MatchConfig = DEFA
     return text is None or distinct_share(fp, text) >= config.upgrade_min_distinct
 
 
+def still_one_story(text: str, other: str, config: MatchConfig = DEFAULT_MATCH) -> bool:
+    """Whether two texts of one source are one story once the lines they share word for word
+    are set aside.
+
+    Two stories of one site keep the same leftover chrome (menus, product blurbs, sign-up
+    boxes the cleaner did not recognise), and chrome matches chrome: on syndication-wcxb
+    every false merge was such a pair. Shared lines say nothing then, so the rest decides: two
+    different bodies have almost no shingle in common; a copy's rest is its edited lines (a
+    dateline, a note, changed quotes or words) against the original's, which mostly agree, or
+    nothing at all (a cut copy, an identical republication). The size ratio is not asked for:
+    the rests are small and uneven exactly when the texts are nearly the same."""
+    own = [line for line in (normalize(x) for x in text.split("\n")) if line]
+    theirs = [line for line in (normalize(x) for x in other.split("\n")) if line]
+    shared = set(own) & set(theirs)
+    a = shingles("\n".join(line for line in own if line not in shared))
+    b = shingles("\n".join(line for line in theirs if line not in shared))
+    if not a or not b:  # one of them lies wholly inside the other
+        return True
+    common = len(a & b)
+    return (common / len(a | b) >= config.jaccard
+            or common / min(len(a), len(b)) >= config.containment)
+
+
 def decide(
     fp: Fingerprint, candidates: Iterable[IndexEntry], config: MatchConfig = DEFAULT_MATCH,
-    *, text: str | None = None,
+    *, text: str | None = None, confirm: Callable[[IndexEntry], bool] | None = None,
 ) -> Verdict:
     """Match a newcomer against the LSH candidates.
 
     Exact (same text hash) wins; otherwise the verified candidate with the highest similarity,
     ties broken by the smallest document id, so the verdict does not depend on candidate order.
     An empty text (no shingles) is always new: emptiness is not a story. `text` is the
-    newcomer's clean text: without it an upgrade is not checked for repetition.
+    newcomer's clean text: without it an upgrade is not checked for repetition. `confirm`, when
+    given, has the last word on a verified candidate (the same-source check, `still_one_story`):
+    one it refuses is passed over for the next best.
     """
     if fp.size == 0:
         return NEW
@@ -166,17 +191,18 @@ def decide(
     exact = sorted(c.document_id for c in pool if c.text_hash == fp.text_hash)
     if exact:
         return Verdict(kind="exact", document_id=exact[0], similarity=1.0, upgrade=False)
-    best: tuple[float, str, Score, IndexEntry] | None = None
+    verified = []
     for entry in pool:
         s = score(fp, entry)
         sim = verified_similarity(s, config)
-        if sim is None:
-            continue
-        if best is None or (-sim, entry.document_id) < (-best[0], best[1]):
-            best = (sim, entry.document_id, s, entry)
+        if sim is not None:
+            verified.append((-sim, entry.document_id, s, entry))
+    verified.sort(key=lambda v: (v[0], v[1]))
+    best = next((v for v in verified if confirm is None or confirm(v[3])), None)
     if best is None:
         return NEW
-    sim, document_id, s, entry = best
+    negative_sim, document_id, s, entry = best
+    sim = -negative_sim
     # The fuller version: holds (nearly) all of the canonical and is clearly larger than it.
     upgrade = (
         s.b_in_a >= config.upgrade_containment and fp.size >= config.upgrade_ratio * entry.size

@@ -20,10 +20,10 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
-from canonry.workers.article import Extracted, RawArticle
+from canonry.workers.article import Extracted, RawArticle, publisher_of
 from canonry.workers.dedup.fingerprint import DEFAULT, Fingerprint, MinHashConfig, fingerprint
 from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig
-from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, decide
+from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, decide, still_one_story
 from canonry.workers.jsonl import read_jsonl
 
 ExtractFn = Callable[[RawArticle], Extracted]
@@ -107,6 +107,7 @@ def _to_raw(row: dict[str, Any]) -> RawArticle:
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     rows: list[dict[str, Any]]
+    texts: list[str]
     fingerprints: list[Fingerprint]
     extract_s: float
     fingerprint_s: float
@@ -122,31 +123,52 @@ def _prepare(
     t1 = time.perf_counter()
     fps = [fingerprint(text, minhash) for text in texts]
     t2 = time.perf_counter()
-    return _Prepared(rows, fps, t1 - t0, t2 - t1)
+    return _Prepared(rows, texts, fps, t1 - t0, t2 - t1)
 
 
 def assign_documents(
-    fps: Iterable[Fingerprint], lsh: LSHConfig = DEFAULT_LSH, match: MatchConfig = DEFAULT_MATCH
+    fps: Iterable[Fingerprint], lsh: LSHConfig = DEFAULT_LSH, match: MatchConfig = DEFAULT_MATCH,
+    *, texts: Sequence[str] | None = None, sites: Sequence[str] | None = None,
 ) -> tuple[list[str], Counter[str]]:
     """Run query → decide → add/replace in order; the document id of each article, and how
-    many verdicts of each kind (plus "upgrade") there were. Document ids are "d<first index>"."""
+    many verdicts of each kind (plus "upgrade") there were. Document ids are "d<first index>".
+    With `texts` and `sites` (the clean texts, `publisher_of` each URL), a candidate whose
+    canonical text comes from the newcomer's own site must also pass `still_one_story`, as in
+    the worker."""
     index = BandIndex(lsh)
     docs: list[str] = []
     verdicts: Counter[str] = Counter()
+    canonical: dict[str, tuple[str, str]] = {}  # document -> (site, canonical text)
     for i, fp in enumerate(fps):
-        verdict = decide(fp, index.query(fp.hashvalues), match)
+        confirm = None
+        if texts is not None and sites is not None:
+            text, site = texts[i], sites[i]
+
+            def confirm(entry: IndexEntry, text: str = text, site: str = site) -> bool:
+                theirs, other = canonical[entry.document_id]
+                return theirs != site or still_one_story(text, other, match)
+
+        verdict = decide(fp, index.query(fp.hashvalues), match, confirm=confirm)
         verdicts[verdict.kind] += 1
         entry = IndexEntry(f"d{i}", fp.text_hash, fp.hashvalues, fp.size, float(i))
         if verdict.document_id is None:
             if fp.size:  # nothing to find an empty text by
                 index.add(entry)
+                _keep(canonical, entry.document_id, i, texts, sites)
             docs.append(entry.document_id)
             continue
         docs.append(verdict.document_id)
         if verdict.upgrade:
             verdicts["upgrade"] += 1
             index.replace(replace(entry, document_id=verdict.document_id))
+            _keep(canonical, verdict.document_id, i, texts, sites)
     return docs, verdicts
+
+
+def _keep(canonical: dict[str, tuple[str, str]], document_id: str, i: int,
+          texts: Sequence[str] | None, sites: Sequence[str] | None) -> None:
+    if texts is not None and sites is not None:
+        canonical[document_id] = (sites[i], texts[i])
 
 
 def _per_kind(rows: list[dict[str, Any]], docs: list[str]) -> dict[str, dict[str, float]]:
@@ -217,7 +239,9 @@ def evaluate_dedup(
     """Dedup quality over a labelled jsonl(.gz); `extract_fn` defaults to the real extract."""
     prep = _prepare(path, limit, extract_fn, minhash)
     t0 = time.perf_counter()
-    docs, verdicts = assign_documents(prep.fingerprints, lsh, match)
+    sites = [publisher_of(row["url"]) for row in prep.rows]
+    docs, verdicts = assign_documents(prep.fingerprints, lsh, match, texts=prep.texts,
+                                      sites=sites)
     index_s = time.perf_counter() - t0
     n = len(prep.rows)
     total_s = prep.extract_s + prep.fingerprint_s + index_s
@@ -249,11 +273,13 @@ def sweep(
     """P/R/F1/ARI over a grid of thresholds (containment None: Jaccard only). Extracts and
     fingerprints once."""
     prep = _prepare(path, limit, extract_fn, DEFAULT)
+    sites = [publisher_of(row["url"]) for row in prep.rows]
     out = []
     for jaccard in jaccards:
         for containment in containments:
             config = replace(base, jaccard=jaccard, containment=containment or 2.0)
-            docs, _ = assign_documents(prep.fingerprints, lsh, config)
+            docs, _ = assign_documents(prep.fingerprints, lsh, config, texts=prep.texts,
+                                       sites=sites)
             out.append({"jaccard": jaccard, "containment": containment, **_score(prep.rows, docs)})
     return out
 

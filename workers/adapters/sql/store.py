@@ -194,6 +194,14 @@ class SqlStore:
                                       .where(signatures.c.text_hash.in_(list(text_hashes))))
             return {text_hash: document_id for text_hash, document_id in rows}
 
+    async def canonical_texts(self, document_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        if not document_ids:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(documents.c.id, documents.c.url, documents.c.text)
+                                      .where(documents.c.id.in_(list(document_ids))))
+            return {document_id: (url, text) for document_id, url, text in rows}
+
     async def url_documents(self, urls: Collection[str]) -> dict[str, UrlDocument]:
         """The document each URL (in its normal form: `canonry.workers.urls`) last contributed
         a copy to, through `ix_url_aliases_key`: a flat cost per URL however large the archive.

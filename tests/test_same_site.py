@@ -1,0 +1,103 @@
+"""Two stories of one site that the cleaner left wrapped in the same leftover chrome: the chrome
+matches, so their signatures verify as one story. The same-site check (`still_one_story`)
+sets the lines they share aside and keeps them apart, while a real copy on the same site (a
+dateline, a note, a cut, changed words) still joins its original."""
+
+from __future__ import annotations
+
+import pytest
+
+from canonry.service.config import Settings
+from canonry.workers.article import RawArticle
+from canonry.workers.clean.extract import extract
+from canonry.workers.dedup.fingerprint import fingerprint
+from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.dedup.match import (
+    DEFAULT_MATCH,
+    decide,
+    score,
+    still_one_story,
+    verified_similarity,
+)
+from canonry.workers.worker import WorkerOptions
+from tests import synthetic
+from tests.test_batch_engine import run
+
+# What a shop's pages keep around every post: a block of product prose the cleaner takes for
+# text, twice as long as the posts themselves.
+SITE_BLOCK = synthetic.story(9000, paragraphs=8)
+
+
+def page(body: str) -> str:
+    return body + "\n\n" + SITE_BLOCK
+
+
+def clean(text: str, url: str = "https://shop.example/post") -> str:
+    return extract(RawArticle(url=url, text=text)).text
+
+
+def entry(document_id: str, text: str) -> IndexEntry:
+    fp = fingerprint(text)
+    return IndexEntry(document_id, fp.text_hash, fp.hashvalues, fp.size, 0.0)
+
+
+STORY_A, STORY_B = synthetic.story(1, paragraphs=4), synthetic.story(2, paragraphs=4)
+
+
+def test_the_shared_chrome_alone_would_merge_two_stories() -> None:
+    """The precondition: through the real cleaner the two pages verify as one story."""
+    a, b = clean(page(STORY_A)), clean(page(STORY_B))
+    assert SITE_BLOCK.split("\n\n")[0] in a and SITE_BLOCK.split("\n\n")[0] in b
+    assert verified_similarity(score(fingerprint(b), entry("a", a)), DEFAULT_MATCH) is not None
+    assert not still_one_story(b, a) and not still_one_story(a, b)
+
+
+@pytest.mark.parametrize("edit", ["dateline", "note", "cut", "words", "same"])
+def test_a_copy_on_the_same_site_is_still_one_story(edit: str) -> None:
+    original = page(STORY_A)
+    paragraphs = STORY_A.split("\n\n")
+    copy = {
+        "dateline": "GENEVA (Reuters) - " + original,
+        "note": page(STORY_A + "\n\nThis article first appeared in the Weekly Courier."),
+        "cut": page("\n\n".join(paragraphs[:3])),
+        "words": page(STORY_A.replace(" of ", " from ", 3).replace(" near ", " by ", 2)),
+        "same": original,
+    }[edit]
+    assert still_one_story(clean(copy), clean(original))
+
+
+def test_decide_passes_over_a_candidate_the_check_refuses() -> None:
+    a, b = clean(page(STORY_A)), clean(page(STORY_B))
+    other_site_copy = clean(STORY_A, "https://other.example/a")
+    candidates = [entry("a", a), entry("c", other_site_copy)]
+    fp = fingerprint(b)
+    assert decide(fp, candidates).document_id == "a"  # the chrome's match, unchecked
+    refused = decide(fp, candidates, confirm=lambda e: e.document_id != "a")
+    assert refused.kind == "new"  # "c" does not verify on its own
+    fp = fingerprint(a)
+    assert decide(fp, [entry("b", b), entry("c", other_site_copy)],
+                  confirm=lambda e: e.document_id != "b").document_id == "c"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+async def test_the_engine_keeps_two_stories_of_one_site_apart(
+        settings: Settings, batch_size: int) -> None:
+    """In one batch (this batch's texts) and one at a time (the stored canonical texts)."""
+    articles = [
+        {"url": "https://shop.example/posts/a", "text": page(STORY_A)},
+        {"url": "https://shop.example/posts/b", "text": page(STORY_B)},
+        {"url": "https://shop.example/posts/a-again",
+         "text": "GENEVA (Reuters) - " + page(STORY_A)},
+        {"url": "https://news.example/b", "text": STORY_B},  # another site: no shared chrome
+    ]
+    rows = await run(settings, articles, WorkerOptions(concurrency=1, batch_size=batch_size))
+    document = {url: row["document_id"] for url, row in rows.items()}
+    assert {row["status"] for row in rows.values()} == {"done"}
+    assert document["https://shop.example/posts/a-again"] == document["https://shop.example/posts/a"]
+    assert document["https://news.example/b"] == document["https://shop.example/posts/b"]
+    assert document["https://shop.example/posts/a"] != document["https://shop.example/posts/b"]
