@@ -150,8 +150,8 @@ def may_replace(fp: Fingerprint, current: IndexEntry, config: MatchConfig = DEFA
 
 
 def still_one_story(text: str, other: str, config: MatchConfig = DEFAULT_MATCH) -> bool:
-    """Whether two texts of one source are one story once the lines they share word for word
-    are set aside.
+    """Whether two texts of one site (URL host) are one story once the lines they share word
+    for word are set aside.
 
     Two stories of one site keep the same leftover chrome (menus, product blurbs, sign-up
     boxes the cleaner did not recognise), and chrome matches chrome: on syndication-wcxb
@@ -182,7 +182,7 @@ def decide(
     ties broken by the smallest document id, so the verdict does not depend on candidate order.
     An empty text (no shingles) is always new: emptiness is not a story. `text` is the
     newcomer's clean text: without it an upgrade is not checked for repetition. `confirm`, when
-    given, has the last word on a verified candidate (the same-source check, `still_one_story`):
+    given, has the last word on a verified candidate (the same-site check, `still_one_story`):
     one it refuses is passed over for the next best.
     """
     if fp.size == 0:
