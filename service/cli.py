@@ -108,7 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="measure quality on labelled data, in-process")
     kinds = evaluate.add_subparsers(dest="kind", required=True, metavar="KIND")
-    extraction = kinds.add_parser("extraction", help="boilerplate removal: 4-gram P/R/F1 per mode")
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("--no-progress", action="store_true",
+                       help="no progress bar or lines on standard error")
+    extraction = kinds.add_parser("extraction", parents=[quiet],
+                                  help="boilerplate removal: 4-gram P/R/F1 per mode")
     extraction.add_argument("file")
     extraction.add_argument("--mode", choices=["html", "text"], help="only this mode")
     extraction.add_argument("--limit", type=int, help="first N pages only")
@@ -118,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     extraction.add_argument("--peer", action="store_true",
                             help="also score trafilatura alone on the same pages, same run")
     oneblock = kinds.add_parser(
-        "oneblock", help="one-block articles: labelled bodies joined into one line, sent as "
-                         "text; recall of the extracted body (mean, p10, min, pages < 0.95)")
+        "oneblock", parents=[quiet],
+        help="one-block articles: labelled bodies joined into one line, sent as "
+             "text; recall of the extracted body (mean, p10, min, pages < 0.95)")
     oneblock.add_argument("files", nargs="+", metavar="file",
                           help="labelled jsonl(.gz) with expected_body, or a seeds directory")
     oneblock.add_argument("--limit", type=int, help="first N pages of each file only")
@@ -127,14 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     oneblock.add_argument("--shape", choices=["line", "sentences"], default="line",
                           help="the body as one line, or one sentence a line")
     truncation = kinds.add_parser(
-        "truncation", help="stable body selection: each page minus the last 20 %% / 40 %% of "
-                           "its body; how much of the original's body the copy keeps")
+        "truncation", parents=[quiet],
+        help="stable body selection: each page minus the last 20 %% / 40 %% of "
+             "its body; how much of the original's body the copy keeps")
     truncation.add_argument("files", nargs="+", metavar="file",
                             help="labelled jsonl(.gz) (html and text pages)")
     truncation.add_argument("--mode", choices=["html", "text"], help="only this mode")
     truncation.add_argument("--limit", type=int, help="first N pages of each mode only")
     truncation.add_argument("--worst", type=int, default=0, help="list the N worst pages")
-    dedup = kinds.add_parser("dedup", help="duplicate detection: pairwise P/R/F1 and ARI")
+    dedup = kinds.add_parser("dedup", parents=[quiet],
+                             help="duplicate detection: pairwise P/R/F1 and ARI")
     dedup.add_argument("file")
     dedup.add_argument("--limit", type=int, help="first N articles only")
     return parser
@@ -197,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print_summary(summary, args.json)
         return summary.exit_code
+    if args.command == "eval" and args.no_progress:
+        from canonry.workers.eval import progress
+
+        progress.configure(enabled=False)
     if args.command == "eval" and args.kind == "extraction":
         from canonry.workers.eval.extraction import evaluate_extraction, format_report
 

@@ -24,6 +24,7 @@ from canonry.workers.article import Extracted, RawArticle, publisher_of
 from canonry.workers.dedup.fingerprint import DEFAULT, Fingerprint, MinHashConfig, fingerprint
 from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig
 from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, decide, still_one_story
+from canonry.workers.eval.progress import progress
 from canonry.workers.jsonl import read_jsonl
 
 ExtractFn = Callable[[RawArticle], Extracted]
@@ -119,7 +120,7 @@ def _prepare(
     rows = load_articles(path, limit)
     fn = extract_fn or _default_extract()
     t0 = time.perf_counter()
-    texts = [fn(_to_raw(row)).text for row in rows]
+    texts = [fn(_to_raw(row)).text for row in progress(rows, "eval dedup: cleaning", len(rows))]
     t1 = time.perf_counter()
     fps = [fingerprint(text, minhash) for text in texts]
     t2 = time.perf_counter()

@@ -21,6 +21,7 @@ import trafilatura
 from canonry.workers.article import RawArticle
 from canonry.workers.clean.blocks import Verdict
 from canonry.workers.clean.extract import explain, extract
+from canonry.workers.eval.progress import progress
 from canonry.workers.jsonl import read_jsonl
 
 _WORD = re.compile(r"\w+")
@@ -131,7 +132,7 @@ def evaluate_rows(
     seconds: dict[str, float] = defaultdict(float)
     pages: dict[str, list[dict[str, Any]]] = defaultdict(list)
     tallies: dict[str, dict[str, RuleTally]] = defaultdict(dict)
-    for row in rows:
+    for row in progress(rows, "eval extraction"):
         mode = row.get("mode", "text" if row.get("text") is not None else "html")
         if wanted is not None and mode not in wanted:
             continue

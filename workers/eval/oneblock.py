@@ -20,6 +20,7 @@ from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import extract
 from canonry.workers.clean.sentences import split_sentences
 from canonry.workers.eval.extraction import ngram_prf
+from canonry.workers.eval.progress import progress
 from canonry.workers.jsonl import read_jsonl
 
 TARGET_RECALL = 0.95
@@ -75,7 +76,7 @@ def evaluate_oneblock(
     for path in paths:
         pages: list[dict[str, Any]] = []
         started = time.perf_counter()
-        for page in labelled_bodies(path):
+        for page in progress(labelled_bodies(path), f"eval oneblock {Path(path).name}"):
             if limit is not None and len(pages) >= limit:
                 break
             text = extract(RawArticle(url=page["url"], text=reshape(page["body"]))).text

@@ -31,6 +31,7 @@ from canonry.workers.clean.extract import explain, extract
 from canonry.workers.clean.parse import Block
 from canonry.workers.eval.extraction import ngram_prf
 from canonry.workers.eval.oneblock import percentile
+from canonry.workers.eval.progress import progress
 from canonry.workers.jsonl import read_jsonl
 
 TARGET_KEEP = 0.90
@@ -110,7 +111,7 @@ def evaluate_truncation(
         short: dict[str, int] = {}
         seen: dict[str, int] = {}
         started = time.perf_counter()
-        for row in read_jsonl(path):
+        for row in progress(read_jsonl(path), f"eval truncation {Path(path).name}"):
             mode = row.get("mode", "text" if row.get("text") is not None else "html")
             if wanted is not None and mode not in wanted:
                 continue
