@@ -35,7 +35,8 @@ _WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 @dataclass(frozen=True, slots=True)
 class Record:
     """One record of an input: the article (POST /ingest shape) or why it could not be read.
-    `where` names it for a person: `file:line`, `file#record` or the file's path."""
+    `where` names it for a person: `file:line`, `file#record` or the file's path. Neither
+    article nor error: a record a checkpoint covers, counted but not read."""
 
     number: int
     where: str
@@ -49,7 +50,9 @@ class Input:
     name: str
     kind: str
 
-    def records(self) -> Iterator[Record]:
+    def records(self, skip: int = 0) -> Iterator[Record]:
+        """Every record in order; the first `skip` (a checkpoint's) only counted, as records
+        without an article, not parsed or read."""
         raise NotImplementedError
 
     @property
@@ -75,7 +78,7 @@ class JsonLines(Input):
             return io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape")
         return open(self.path, encoding="utf-8", errors="surrogateescape")
 
-    def records(self) -> Iterator[Record]:
+    def records(self, skip: int = 0) -> Iterator[Record]:
         label = "<stdin>" if self.path == "-" else self.path
         number = 0
         with self._open() as handle:
@@ -84,6 +87,9 @@ class JsonLines(Input):
                     continue  # blank lines are no records
                 number += 1
                 where = f"{label}:{line_number}"
+                if number <= skip:
+                    yield Record(number, where)
+                    continue
                 try:
                     yield Record(number, where, article=json.loads(line))
                 except json.JSONDecodeError as exc:
@@ -98,10 +104,13 @@ class PageDirectory(Input):
         self.name = str(self.root.resolve())
         self.url_template = url_template
 
-    def records(self) -> Iterator[Record]:
+    def records(self, skip: int = 0) -> Iterator[Record]:
         pages = sorted(p for p in self.root.rglob("*")
                        if p.is_file() and p.suffix.lower() in _PAGE_SUFFIXES)
         for number, page in enumerate(pages, start=1):
+            if number <= skip:
+                yield Record(number, str(page))
+                continue
             try:
                 yield Record(number, str(page), article=self._article(page))
             except (OSError, ValueError) as exc:
@@ -135,7 +144,7 @@ class WarcFile(Input):
         self.path = path
         self.name = str(Path(path).resolve())
 
-    def records(self) -> Iterator[Record]:
+    def records(self, skip: int = 0) -> Iterator[Record]:
         number = 0
         with open(self.path, "rb") as stream:
             for record in ArchiveIterator(stream):
@@ -147,6 +156,9 @@ class WarcFile(Input):
                 number += 1
                 uri = record.rec_headers.get_header("WARC-Target-URI") or ""
                 where = f"{self.path}#{number}"
+                if number <= skip:  # the record must be iterated over, not decoded
+                    yield Record(number, where)
+                    continue
                 try:
                     body = record.content_stream().read()
                 except Exception as exc:  # a truncated or corrupt record: reported, not fatal

@@ -187,7 +187,7 @@ async def _read(source: Input, backends: Backends, options: BackfillOptions, sum
         progress.update(len(batch))
         batch = []
 
-    for record in source.records():
+    for record in source.records(skip):
         if record.number <= skip:
             summary.resumed += 1
             continue

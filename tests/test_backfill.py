@@ -24,6 +24,7 @@ from warcio.warcwriter import WARCWriter
 from canonry.schemas.api import ArticleIn
 from canonry.schemas.tables import documents, ingests, provenance
 from canonry.service.app import create_app
+from canonry.service.archives import open_input
 from canonry.service.backends import open_backends
 from canonry.service.backfill import BackfillOptions, backfill
 from canonry.service.config import Settings
@@ -151,6 +152,25 @@ async def test_backfill_processes_an_archive(settings: Settings, tmp_path: Path,
     assert (restarted.read, restarted.accepted, restarted.already) == (7, 0, 5)
     async with connected(settings) as store:
         assert await document_count(store) == 5
+
+
+def test_records_a_checkpoint_covers_are_counted_not_read(tmp_path: Path) -> None:
+    """A resumed run of a long archive must not parse (or read) what it skips: the records a
+    checkpoint covers come back numbered, without article or error, even when broken."""
+    good = json.dumps({"url": "https://a.example/1", "text": STORY})
+    archive = tmp_path / "a.jsonl"
+    archive.write_text("{broken json\n\n" + good + "\n{broken again\n")
+    records = list(open_input(str(archive)).records(skip=1))
+    assert [(r.number, r.article is None, r.error is None) for r in records] == [
+        (1, True, True), (2, False, True), (3, True, False)]
+    assert records[2].error.startswith("invalid JSON")
+    assert records[0].where.endswith(":1") and records[1].where.endswith(":3")  # blank skipped
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "a.txt").write_text(STORY)  # no URL anywhere: an error, were it read
+    (pages / "b.txt").write_text(STORY)
+    counted, read = open_input(str(pages)).records(skip=1)
+    assert (counted.article, counted.error) == (None, None) and "no URL" in read.error
 
 
 async def test_dry_run_validates_without_enqueuing(settings: Settings, tmp_path: Path) -> None:
