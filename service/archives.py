@@ -192,6 +192,6 @@ def open_input(path: str, url_template: str | None = None) -> Input:
         return PageDirectory(path, url_template)
     if path.lower().endswith(_WARC_SUFFIXES):
         return WarcFile(path)
-    if path != "-" and not Path(path).is_file():
+    if path != "-" and not Path(path).exists():  # a named pipe or /dev/fd/N reads as a file
         raise FileNotFoundError(f"{path}: no such file or directory")
     return JsonLines(path)

@@ -4,9 +4,11 @@ POST /ingest; bad lines are reported and skipped, the rest processed to the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import io
 import json
+import os
 import signal
 import sys
 import uuid
@@ -275,18 +277,46 @@ async def test_a_killed_backfill_rerun_ends_like_a_clean_run(
         async with connected(clean) as store:
             expected = await document_view(store)
 
-    victim = await start(settings)
-    async with connected(settings) as store:
-        name = str(archive.resolve())
-        async with asyncio.timeout(300):
-            while await store.checkpoint(name) < len(articles) // 3:
-                assert victim.returncode is None, "finished before it could be killed"
-                await asyncio.sleep(0.05)
-        victim.send_signal(signal.SIGKILL)
-        assert await victim.wait() == -signal.SIGKILL
-        at_kill = await store.checkpoint(name)
-        assert at_kill < len(articles)  # the precondition: it was killed halfway
+    # The victim reads a pipe at the archive's path holding only its first third: it commits
+    # every whole batch of those and then waits for more, so it is killed at a known point
+    # (mid-batch, the rest of its records accepted by nobody), whatever the machine's speed.
+    lines = archive.read_text().splitlines(keepends=True)
+    given = len(lines) // 3
+    archive.unlink()
+    os.mkfifo(archive)
+    writer: list[int] = []
 
+    def feed() -> None:  # opening blocks until the victim opens the pipe to read it
+        writer.append(os.open(archive, os.O_WRONLY))
+        data = "".join(lines[:given]).encode()
+        while data:
+            data = data[os.write(writer[0], data):]
+
+    feeding = asyncio.create_task(asyncio.to_thread(feed))
+    victim = await start(settings)
+    try:
+        async with connected(settings) as store:
+            name = str(archive.resolve())
+            committed = given // 25 * 25  # --batch 25: the whole batches of what it was given
+            async with asyncio.timeout(300):
+                while await store.checkpoint(name) < committed:
+                    assert victim.returncode is None, "stopped before it could be killed"
+                    await asyncio.sleep(0.05)
+            assert victim.returncode is None  # still running, waiting on the pipe
+            victim.send_signal(signal.SIGKILL)
+            assert await victim.wait() == -signal.SIGKILL
+            at_kill = await store.checkpoint(name)
+            assert 0 < at_kill == committed < len(articles)  # the precondition: killed halfway
+    finally:
+        if not writer:  # the victim never opened the pipe: open it here so feed() returns
+            os.close(os.open(archive, os.O_RDONLY | os.O_NONBLOCK))
+        with contextlib.suppress(BrokenPipeError):
+            await feeding
+        if writer:
+            os.close(writer[0])
+    archive.unlink()
+    write_archive(archive, articles)  # the whole archive at the same path for the re-run
+    async with connected(settings) as store:
         code, out, err = await run(settings, "--json")
         assert code == 0, err.decode()[-2000:]
         summary = json.loads(out)
