@@ -106,3 +106,8 @@ _K4 = np.uint64(0x94D049BB133111EB)
 def generation_of(seen_at: float, generation_seconds: float) -> int:
     """The time generation a document seen then belongs to; generations are dropped whole."""
     return math.floor(seen_at / generation_seconds)
+
+
+def generations_of(seen_at: np.ndarray, generation_seconds: float) -> np.ndarray:
+    """`generation_of` of many times at once (a bulk load's), as int64."""
+    return np.floor(np.asarray(seen_at, dtype=np.float64) / generation_seconds).astype(np.int64)

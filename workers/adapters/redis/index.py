@@ -61,6 +61,7 @@ from canonry.workers.dedup.buckets import (
     BucketLayout,
     band_address_arrays,
     generation_of,
+    generations_of,
 )
 from canonry.workers.dedup.fingerprint import decode_hashvalues, encode_hashvalues
 from canonry.workers.dedup.lsh import DEFAULT_LSH, IndexEntry, LSHConfig, SignatureBlock
@@ -631,7 +632,7 @@ class RedisIndex:
             if not len(block):
                 continue
             u, f = band_address_arrays(block.hashvalues, self.config, self.layout.field_bits)
-            generations = np.floor(block.seen_at / self.generation_seconds).astype(np.int64)
+            generations = generations_of(block.seen_at, self.generation_seconds)
             ids = np.asarray(block.document_ids, dtype=object)
             for t in np.unique(generations).tolist():
                 mine = generations == t
