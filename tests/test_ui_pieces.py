@@ -10,9 +10,10 @@ import pytest
 
 from canonry.service.ui.compare import Overlap, overlap, shingle_set, side_by_side, verifies
 from canonry.service.ui.markup import Markup, el, render
-from canonry.service.ui.stripped import NOT_MAIN_CONTENT, stripped_lines, visible_lines
+from canonry.service.ui.stripped import NOT_MAIN_CONTENT, stripped_lines
 from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import explain
+from canonry.workers.clean.parse import visible_lines
 from canonry.workers.dedup.match import DEFAULT_MATCH
 from canonry.workers.dedup.shingle import shingles
 from tests import synthetic

@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-import lxml.html
-from lxml import etree
-
 from canonry.workers.clean.blocks import Verdict, key
 from canonry.workers.clean.extract import Explanation
+from canonry.workers.clean.parse import visible_lines
 
 NOT_MAIN_CONTENT = "not-main-content"
 
@@ -49,32 +47,6 @@ class Line:
     @property
     def kept(self) -> bool:
         return self.verdict == Verdict.KEPT.value
-
-
-# Elements whose text a browser does not show.
-_HIDDEN = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
-# Elements that start a new line of visible text.
-_BLOCKS = frozenset((
-    "address", "article", "aside", "blockquote", "br", "button", "caption", "dd", "details",
-    "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3",
-    "h4", "h5", "h6", "header", "hr", "label", "li", "main", "nav", "ol", "option", "p", "pre",
-    "section", "summary", "table", "td", "th", "tr", "ul",
-))
-
-
-def visible_lines(html: str) -> list[str]:
-    """The page's visible text, one line per block element (roughly what a reader sees)."""
-    try:
-        tree = lxml.html.document_fromstring(html)
-    except (etree.ParserError, ValueError):
-        return []
-    etree.strip_elements(tree, *_HIDDEN, with_tail=False)
-    for element in tree.iter():
-        if isinstance(element.tag, str) and element.tag.lower() in _BLOCKS:
-            element.tail = "\n" + (element.tail or "")
-            element.text = "\n" + (element.text or "")
-    text = tree.text_content()
-    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
 
 
 def stripped_lines(explanation: Explanation, html: str | None) -> list[Line]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 
+import lxml.html
 import trafilatura
 from htmldate import find_date
+from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.metadata import examine_meta, extract_meta_json, extract_title, extract_url
 from trafilatura.utils import load_html
@@ -76,6 +78,9 @@ class ParsedPage:
     published_at: datetime | None = None
     from_html: bool = False
     links: tuple[tuple[str, str], ...] = ()
+    # An HTML page's whole visible text as `parse_text` reads a text page: the second candidate
+    # for the body when the HTML extractor kept only part of it (see `extract.py`).
+    visible: list[Block] = field(default_factory=list)
 
 
 # A text that is one line (RSS `content` often is) is one block the line rules cannot judge:
@@ -190,20 +195,24 @@ def _title_and_date(tree: HtmlElement, url: str | None) -> tuple[str | None, str
 def parse_html(
     html: str, url: str | None = None, options: dict[str, bool] | None = None
 ) -> ParsedPage:
-    """Main content of an HTML page via trafilatura, one block per extracted line."""
+    """Main content of an HTML page via trafilatura, one block per extracted line, and the
+    page's whole visible text (`visible_lines`) as a text page's blocks."""
     opts = TRAFILATURA_OPTIONS if options is None else options
     links: tuple[tuple[str, str], ...] = ()
+    visible: list[Block] = []
     try:
         tree = load_html(html)
         if tree is None:
             return ParsedPage([], from_html=True)
         title, date = _title_and_date(tree, url)
         links = declared_links(tree, url)
+        # trafilatura works on its own copy of a tree it is given, so this one is still whole.
         doc = trafilatura.bare_extraction(tree, url=url, with_metadata=False, **opts)
+        visible = parse_text("\n\n".join(visible_lines_of(tree))).blocks
     except (ValueError, TypeError):  # malformed markup trafilatura cannot tree-ify
         doc = None
     if doc is None:
-        return ParsedPage([], from_html=True, links=links)
+        return ParsedPage([], from_html=True, links=links, visible=visible)
     page = parse_text(doc.text or "", split=False)
     # trafilatura separates paragraphs by single newlines: every line is its own group.
     blocks = [Block(b.text, i, norm=b.norm) for i, b in enumerate(page.blocks)]
@@ -211,7 +220,39 @@ def parse_html(
     if blocks and title and _words(blocks[0].norm) == _words(normalize_line(title)):
         blocks = blocks[1:]  # the headline printed above the body is the title, not the body
     return ParsedPage(blocks, title=title, published_at=_parse_date(date), from_html=True,
-                      links=links)
+                      links=links, visible=visible)
+
+
+# Elements whose text a browser does not show.
+_HIDDEN = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
+# Elements that start a new line of visible text.
+_BLOCK_TAGS = frozenset((
+    "address", "article", "aside", "blockquote", "br", "button", "caption", "dd", "details",
+    "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3",
+    "h4", "h5", "h6", "header", "hr", "label", "li", "main", "nav", "ol", "option", "p", "pre",
+    "section", "summary", "table", "td", "th", "tr", "ul",
+))
+
+
+def visible_lines(html: str) -> list[str]:
+    """The page's visible text, one line per block element (roughly what a reader sees)."""
+    try:
+        tree = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return []
+    return visible_lines_of(tree)
+
+
+def visible_lines_of(tree: HtmlElement) -> list[str]:
+    """`visible_lines` of a parsed page. Rewrites `tree` (hidden elements go, block elements
+    get line breaks): give it a tree nothing else reads afterwards."""
+    etree.strip_elements(tree, *_HIDDEN, with_tail=False)
+    for element in tree.iter():
+        if isinstance(element.tag, str) and element.tag.lower() in _BLOCK_TAGS:
+            element.tail = "\n" + (element.tail or "")
+            element.text = "\n" + (element.text or "")
+    text = tree.text_content()
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
 
 
 # Where a page names its own address: <link rel="canonical">, <meta property="og:url">, and the

@@ -1,0 +1,79 @@
+"""The second candidate body of an HTML page: its whole visible text, cleaned as a text page.
+
+It replaces the HTML extractor's body only when it holds that body and clearly more; these
+tests build both sides by hand where the choice is made, and run real pages through `extract`
+for the side where the extractor's body must stay.
+"""
+
+from __future__ import annotations
+
+from canonry.workers.article import RawArticle
+from canonry.workers.clean.extract import (
+    FULLER_CONTAINMENT,
+    FULLER_RATIO,
+    _extract_page,
+    explain,
+    extract,
+    holds_more,
+)
+from canonry.workers.clean.parse import Block, ParsedPage, parse_text, visible_lines
+from tests import synthetic
+
+BODY = synthetic.story(41, paragraphs=8).split("\n\n")
+NAV = ["Home", "World", "Business", "Sport", "Contact us"]
+FOOTER = ["About us", "Terms of use", "Privacy policy", "All rights reserved."]
+
+
+def _page(extracted: list[str], visible: list[str]) -> ParsedPage:
+    blocks = [Block(line, n) for n, line in enumerate(extracted)]
+    return ParsedPage(blocks, title="A story", from_html=True,
+                      visible=parse_text("\n\n".join(visible)).blocks)
+
+
+def test_holds_more_needs_the_body_inside_and_clearly_more() -> None:
+    assert holds_more(BODY, BODY[:2])
+    # As much again is not clearly more: the extractor's body stands.
+    assert not holds_more(BODY[:2], BODY[:2])
+    # Much more, but not the extractor's body: another part of the page.
+    assert not holds_more(BODY[2:], BODY[:2])
+    # An extractor that kept nothing is held by anything.
+    assert holds_more(BODY[:1], [])
+    assert FULLER_RATIO > 1 and 0 < FULLER_CONTAINMENT <= 1
+
+
+def test_the_visible_body_wins_when_the_extractor_kept_a_part_of_it() -> None:
+    article = RawArticle(url="https://example.com/a", html="<html></html>")
+    page = _page(BODY[:2], [*NAV, *BODY, *FOOTER])
+    extracted, chosen, cleaned = _extract_page(article, page, None, None)
+    assert extracted.text.split("\n\n") == BODY
+    # The explanation describes the blocks that were judged: the visible text's.
+    assert chosen.blocks == page.visible and not chosen.from_html
+    assert len(cleaned.verdicts) == len(page.visible)
+    assert extracted.title == "A story"
+
+
+def test_the_extractor_body_stays_when_the_visible_text_holds_no_more() -> None:
+    article = RawArticle(url="https://example.com/a", html="<html></html>")
+    page = _page(BODY, [*NAV, *BODY, *FOOTER])
+    extracted, chosen, _ = _extract_page(article, page, None, None)
+    assert extracted.text.split("\n\n") == BODY
+    assert chosen.blocks == page.blocks and chosen.from_html
+
+
+def test_a_whole_html_article_keeps_the_html_extractor_body() -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in BODY)
+    links = "".join(f"<li><a href='/{n}'>{n}</a></li>" for n in NAV)
+    html = (f"<html><head><title>A story</title></head><body><nav><ul>{links}</ul></nav>"
+            f"<article><h1>A story</h1>{paragraphs}</article>"
+            f"<footer>{''.join(f'<p>{f}</p>' for f in FOOTER)}</footer></body></html>")
+    article = RawArticle(url="https://example.com/a", html=html)
+    assert visible_lines(html)[: len(NAV)] == NAV  # the candidate saw the whole page
+    assert extract(article).text.split("\n\n") == BODY
+    assert explain(article).from_html
+
+
+def test_a_page_the_extractor_finds_nothing_in_still_has_its_body() -> None:
+    article = RawArticle(url="https://example.com/a", html="<html></html>")
+    page = _page([], [*NAV, *BODY, *FOOTER])
+    extracted, _, _ = _extract_page(article, page, None, None)
+    assert extracted.text.split("\n\n") == BODY
