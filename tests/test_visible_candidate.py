@@ -77,3 +77,16 @@ def test_a_page_the_extractor_finds_nothing_in_still_has_its_body() -> None:
     page = _page([], [*NAV, *BODY, *FOOTER])
     extracted, _, _ = _extract_page(article, page, None, None)
     assert extracted.text.split("\n\n") == BODY
+
+
+
+def test_a_list_the_extractor_kept_as_extracted_stays() -> None:
+    items = [f"Step {n}: {word}" for n, word in enumerate(["mix", "knead", "rest", "bake"] * 3)]
+    visible = [*NAV, *BODY[:4], *items, *BODY[4:], *FOOTER]
+    article = RawArticle(url="https://example.com/a", html="<html></html>")
+    # The precondition: the visible text's body holds the list and clearly more.
+    whole = _extract_page(article, _page([], visible), None, None)[0].text.split("\n\n")
+    assert holds_more(whole, items)
+    extracted, chosen, _ = _extract_page(article, _page(items, visible), None, None)
+    assert extracted.text.split("\n\n") == items
+    assert chosen.from_html
