@@ -208,7 +208,8 @@ def parse_html(
         links = declared_links(tree, url)
         # trafilatura works on its own copy of a tree it is given, so this one is still whole.
         doc = trafilatura.bare_extraction(tree, url=url, with_metadata=False, **opts)
-        visible = parse_text("\n\n".join(visible_lines_of(tree))).blocks
+        with suppress(ValueError, TypeError):  # the second candidate never costs the first
+            visible = parse_text("\n\n".join(visible_lines_of(tree))).blocks
     except (ValueError, TypeError):  # malformed markup trafilatura cannot tree-ify
         doc = None
     if doc is None:
