@@ -11,6 +11,7 @@ from bisect import bisect_left
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
@@ -132,6 +133,53 @@ def _pseudo_paragraphs(line: str) -> list[str]:
     return pieces
 
 
+# A paragraph hard-wrapped into lines (a plain-text mail or feed, a page that breaks its
+# paragraphs with <br>) arrives as one short line per row, each of which the line rules read
+# as a fragment. A line of WRAPPED_LINE_WORDS words or more that stops mid-sentence (on a
+# letter or a comma), followed (blank lines between or not) by one that starts in lower case,
+# continues it. One such pair is as often a headline above its byline or a label above a
+# link; a wrapped text is made of them: only when WRAPPED_SHARE of a page's lines (and at least
+# WRAPPED_MIN_LINES) continue the one before are they joined again.
+WRAPPED_LINE_WORDS = 5
+WRAPPED_SHARE = 0.1
+WRAPPED_MIN_LINES = 3
+_MID_SENTENCE_END = re.compile(r"[^\W\d_,]$|,$")
+_LOWER_START = re.compile(r"^[^\W\d_]")
+
+
+def _continues(previous: str, key: str) -> bool:
+    """`key` continues the line `previous` was cut from (see above)."""
+    return (bool(_LOWER_START.match(key)) and key[0].islower() and "://" not in key
+            and bool(_MID_SENTENCE_END.search(previous))
+            and _line_words(previous) >= WRAPPED_LINE_WORDS)
+
+
+def _unwrap(lines: list[str], keys: list[str]) -> tuple[list[str], list[str]]:
+    """`lines` (and their normalised `keys`) with hard-wrapped paragraphs joined again; blank
+    lines stay where they separate paragraphs. A wrap that fell before a capital (a new
+    sentence, a name) stays a line break: a heading or a menu starts the same way (joining
+    those too took chrome into the body of the one wrapped WCXB page)."""
+    present = [n for n, key in enumerate(keys) if key]
+    continuing = {n for m, n in pairwise(present) if _continues(keys[m], keys[n])}
+    if len(continuing) < max(WRAPPED_MIN_LINES, WRAPPED_SHARE * len(present)):
+        return lines, keys
+    out_lines: list[str] = []
+    out_keys: list[str] = []
+    last = -1  # the last line that is not blank, in `out_*`
+    for n, (line, key) in enumerate(zip(lines, keys, strict=True)):
+        if n in continuing:
+            del out_lines[last + 1 :], out_keys[last + 1 :]
+            out_lines[last] = f"{out_lines[last]} {line}"
+            out_keys[last] = f"{out_keys[last]} {key}"
+            continue
+        out_lines.append(line)
+        out_keys.append(key)
+        if key:
+            last = len(out_lines) - 1
+    return out_lines, [normalize_line(line) if key else "" for line, key in
+                       zip(out_lines, out_keys, strict=True)]
+
+
 def parse_text(text: str, split: bool = True) -> ParsedPage:
     """Plain text as given: one block a line, blank lines separate groups; a one-line text, a
     text of sentence lines and any line of SPLIT_LINE_WORDS words or more are cut into
@@ -141,6 +189,8 @@ def parse_text(text: str, split: bool = True) -> ParsedPage:
     keys = normalize_lines(raw)
     # A line is blank when its normalised form is (spaces, invisible characters only).
     lines = [tidy_line(line) if key else "" for line, key in zip(raw, keys, strict=True)]
+    if split:
+        lines, keys = _unwrap(lines, keys)
     if split and _sentence_lines(keys):
         kept = [n for n, key in enumerate(keys) if key]
         lines = [_join_lines([lines[n] for n in kept], [keys[n] for n in kept])]
