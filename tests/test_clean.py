@@ -1,6 +1,7 @@
 """Each cleaning rule on real snippets from the seeds and the dev pages."""
 
 import re
+import sys
 from dataclasses import replace
 
 from canonry.workers.clean import rules
@@ -455,9 +456,35 @@ def test_a_long_list_between_intro_and_body_keeps_them_one_body() -> None:
     blocks = _blocks("Home", "Menu", *intro, *_toc(30), *body, "Comments", "Nice post!")
     paragraphs = clean_blocks(blocks, "en").paragraphs
     assert paragraphs[:2] == intro and paragraphs[-5:] == body
-    # Without joining, the intro is lost: the feature is what keeps it.
-    options = replace(DEFAULT_OPTIONS, body=replace(DEFAULT_OPTIONS.body, join_runs=False))
-    assert clean_blocks(blocks, "en", options).paragraphs[0] == P3
+    # Joining keeps it, and so does the list's being enclosed by prose (it costs two lines);
+    # with neither, the intro is lost.
+    join_only = replace(DEFAULT_OPTIONS.body, enclosed_short_lines=sys.maxsize)
+    enclosed_only = replace(DEFAULT_OPTIONS.body, join_runs=False)
+    neither = replace(join_only, join_runs=False)
+    for body_options in (join_only, enclosed_only):
+        kept = clean_blocks(blocks, "en", replace(DEFAULT_OPTIONS, body=body_options))
+        assert kept.paragraphs[:2] == intro
+    assert clean_blocks(blocks, "en", replace(DEFAULT_OPTIONS, body=neither)).paragraphs[0] == P3
+
+
+def test_a_listicle_with_a_fact_box_after_each_item_is_one_body() -> None:
+    """Eight items, each a counter, a heading, a paragraph and six short facts: the facts
+    outweigh each paragraph, so were every enclosed line paid for the body would break up."""
+    items = []
+    for n, paragraph in enumerate([P1, P2, P3, P4, P5, P6, P7, P8], start=1):
+        items += [f"{n}", f"The {_SHELVES[n % len(_SHELVES)]} pick", paragraph,
+                  "Light: medium", "Water: weekly", "Soil: rich mix", "Size: small",
+                  "Pets: safe", "Care: easy"]
+    blocks = _blocks("Home", "Menu", *items, "Comments", "Nice post!")
+    paragraphs = {P1, P2, P3, P4, P5, P6, P7, P8}
+    # Joining the neighbouring runs (`extend_run`) is off: the enclosed lines alone do it.
+    enclosed_only = replace(DEFAULT_OPTIONS.body, join_runs=False)
+    kept = clean_blocks(blocks, "en", replace(DEFAULT_OPTIONS, body=enclosed_only)).paragraphs
+    assert paragraphs <= set(kept)
+    assert "Light: medium" in kept and "Comments" not in kept and "Menu" not in kept
+    neither = replace(enclosed_only, enclosed_short_lines=sys.maxsize)
+    broken = clean_blocks(blocks, "en", replace(DEFAULT_OPTIONS, body=neither)).paragraphs
+    assert len(paragraphs & set(broken)) < 4
 
 
 def test_prose_behind_a_marker_is_not_joined() -> None:

@@ -20,6 +20,7 @@ from canonry.workers.clean.body import (
     DEFAULT_BODY,
     BodyOptions,
     Label,
+    enclosed_short_lines,
     extend_run,
     label_block,
     mark_data_runs,
@@ -275,7 +276,8 @@ def clean_blocks(
               for b in work]
     labels = mark_data_runs([b.norm for b in work], labels, options.body)
     if options.select_run:
-        start, end = extend_run(labels, select_run(labels, options.body), options.body)
+        free = enclosed_short_lines(labels, [b.norm for b in work], options.body)
+        start, end = extend_run(labels, select_run(labels, options.body, free), options.body)
     else:
         start, end = 0, trim_tail(labels, options.body)
     for n in range(len(work)):

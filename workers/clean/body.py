@@ -9,7 +9,7 @@ lists and footers at either side fall away.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -62,6 +62,14 @@ class BodyOptions:
     data_max_gap: int = 3
     data_header_lines: int = 6
     data_discount: float = 0.5
+    # A stretch of short lines between two prose blocks (a listicle's heading, counter and
+    # fact box between its items; a list or a table inside the article) costs the run only
+    # its first `enclosed_short_lines`, however long it is: at 8 each, a 9-line fact box after
+    # every 60-word item made a 15-item guide lose to its footer. List items that continue a
+    # lead-in (terms, rules) keep their cost, and after an end marker nothing is free.
+    # Measured (`canonry eval extraction`, text pages): WCXB 0.910 -> 0.923 (38 pages better
+    # by 0.02 or more, 6 worse), ARB 0.923 -> 0.921; 3 lines: 0.919 / 0.923, 4: 0.916 / 0.923.
+    enclosed_short_lines: int = 2
     # Join the run with prose beside it across subheadings and lists (see `extend_run`).
     join_runs: bool = True
     join_words: float = 20.0
@@ -205,10 +213,35 @@ def trim_tail(labels: Sequence[tuple[Label, float]], options: BodyOptions = DEFA
     return len(labels)
 
 
+def enclosed_short_lines(
+    labels: Sequence[tuple[Label, float]], texts: Sequence[str],
+    options: BodyOptions = DEFAULT_BODY,
+) -> frozenset[int]:
+    """The short lines past the first `options.enclosed_short_lines` of each stretch of short
+    lines between two prose blocks, list items continuing a lead-in excepted: what the run
+    does not pay for (see `BodyOptions`)."""
+    free: set[int] = set()
+    i = 0
+    while i < len(labels):
+        if labels[i][0] is not Label.SHORT:
+            i += 1
+            continue
+        j = i
+        while j < len(labels) and labels[j][0] is Label.SHORT:
+            j += 1
+        if i > 0 and j < len(labels) and labels[i - 1][0] is labels[j][0] is Label.PROSE:
+            free.update(k for k in range(i + options.enclosed_short_lines, j)
+                        if not rules.is_list_item(texts[k]))
+        i = j
+    return frozenset(free)
+
+
 def select_run(
-    labels: Sequence[tuple[Label, float]], options: BodyOptions = DEFAULT_BODY
+    labels: Sequence[tuple[Label, float]], options: BodyOptions = DEFAULT_BODY,
+    free: Collection[int] = frozenset(),
 ) -> tuple[int, int]:
-    """Best-scoring contiguous run [start, end) of blocks (Kadane over per-block scores).
+    """Best-scoring contiguous run [start, end) of blocks (Kadane over per-block scores); the
+    blocks in `free` cost nothing until an end marker (`enclosed_short_lines`).
 
     Once an end marker closes a run that already holds a body's worth of prose, the prose after
     it is discounted: comments, related stories or a bio, however well written, are not the
@@ -224,7 +257,7 @@ def select_run(
             elif label is Label.LINKS:
                 # A box of links may sit inside the body: a milder discount.
                 discount = min(discount, options.links_discount)
-        score = _score(label, weight, options)
+        score = 0.0 if i in free and discount == 1.0 else _score(label, weight, options)
         if score > 0:
             score *= discount
         if total <= 0:
