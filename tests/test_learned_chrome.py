@@ -11,7 +11,10 @@ from canonry.service.config import Settings
 from canonry.service.keys import QUEUE
 from canonry.service.operations import reclean
 from canonry.service.worker_process import drained
+from canonry.workers.clean.chrome import ChromeModel
+from canonry.workers.worker import WorkerOptions
 from tests import synthetic
+from tests.test_batch_engine import run
 
 PROMO = ("The Valley Courier relies on readers like you, and every contribution helps our "
          "reporters keep covering the towns and farms of the valley.")
@@ -62,3 +65,24 @@ async def test_wire_paragraph_across_sources_survives(client: TestClient) -> Non
         await drained(client.app[QUEUE])
     text, _ = await document_text(client, "https://site7.example/story")
     assert WIRE in text
+
+
+async def test_copies_of_one_story_do_not_teach_its_lines_as_chrome(settings: Settings) -> None:
+    """Eight sites carry one story, subheadings and all. Were every copy counted, its short
+    lines would be cross-source chrome from the sixth site on (five sources), cut from the
+    later copies, which would then no longer be exact copies of the first."""
+    body = synthetic.story(3000, paragraphs=6).split("\n\n")
+    headings = ["What happened next", "How the town reacted", "Why it matters now"]
+    story = "\n\n".join([body[0], headings[0], *body[1:3], headings[1], *body[3:5],
+                         headings[2], body[5]])
+    articles = [{"url": f"https://paper{n}.example/story", "source": f"paper{n}", "text": story}
+                for n in range(8)]
+    # The precondition: five or more sources is what makes a short line everyone's chrome.
+    assert ChromeModel().min_sources <= 5
+    options = WorkerOptions(concurrency=1, batch_size=1)
+    await run(settings, articles[:6], options)
+    # A second worker: it reads the cross-source lines afresh (a running one caches them).
+    rows = await run(settings, articles[6:], options)
+    matches = [rows[a["url"]]["match"] for a in articles]
+    assert matches == ["new"] + ["exact"] * 7
+    assert len({rows[a["url"]]["document_id"] for a in articles}) == 1

@@ -542,7 +542,11 @@ class _BatchWrite:
                 "b_id": ingest.id, "b_document": doc_id, "b_match": decision.verdict.kind,
                 "b_similarity": decision.verdict.similarity, "b_now": self.now,
             })
-            self.pages.append((ingest.source, decision.line_keys))
+            if decision.verdict.kind == "new":
+                # A copy's lines were counted with its story's first page: counted again, a
+                # story syndicated to five sites made its own short lines (subheadings, a
+                # standings table) cross-source chrome, cut from its later copies.
+                self.pages.append((ingest.source, decision.line_keys))
             outcomes.append(outcome)
         return outcomes
 
