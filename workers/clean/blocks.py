@@ -90,7 +90,7 @@ def key(text: str) -> str:
     return " ".join(rules.line_lower_words(text))
 
 
-def _grams(words: Sequence[str]) -> set[tuple[str, ...]]:
+def word_grams(words: Sequence[str]) -> set[tuple[str, ...]]:
     """Word 4-grams (zip of the shifted lists stops at the shortest: built in C)."""
     return set(zip(words, words[1:], words[2:], words[3:], strict=False))
 
@@ -127,11 +127,11 @@ def repeated_blocks(
     for block in blocks:
         words = rules.line_lower_words(block.norm)
         k = " ".join(words)
-        grams = _grams(words) if len(words) >= long_words else set()
+        grams = word_grams(words) if len(words) >= long_words else set()
         repeated.append(bool(k) and k in seen)
         copied.append(bool(grams) and len(grams & seen_grams) >= contained * len(grams))
         seen.add(k)
-        seen_grams |= grams if grams else _grams(words)
+        seen_grams |= grams if grams else word_grams(words)
     drop: set[int] = {n for n, c in enumerate(copied) if c}
     i = 0
     while i < len(blocks):

@@ -25,6 +25,7 @@ from canonry.workers.clean.blocks import (
     Verdict,
     clean_blocks,
     is_list_page,
+    word_grams,
 )
 from canonry.workers.clean.chrome import ChromeModel, line_keys
 from canonry.workers.clean.language import SAMPLE_CHARS, detect_language
@@ -105,22 +106,18 @@ def extract_page(
 # list page, kept as extracted) keeps its body: there the visible text's prose run was the
 # wrong region (WCXB "medium+lists" pages 0.923 -> 0.918 with it, below the peer's 0.920).
 FULLER_RATIO = 1.3
-# ... and that body is cut strictly: every short line between two prose blocks costs (with
-# `enclosed_short_lines` free, the bigger visible bodies won more often and ARB HTML fell
+FULLER_CONTAINMENT = 0.9
+# The visible text's body is cut strictly: every short line between two prose blocks costs
+# (with `enclosed_short_lines` free the bigger visible bodies won more often, and ARB HTML fell
 # 0.968 -> 0.965, its list-shaped pages below the peer).
 VISIBLE_OPTIONS = replace(DEFAULT_OPTIONS, body=replace(DEFAULT_OPTIONS.body,
                                                         enclosed_short_lines=sys.maxsize))
-FULLER_CONTAINMENT = 0.9
-
-
-def _grams(paragraphs: Iterable[str]) -> set[tuple[str, ...]]:
-    words = [w for p in paragraphs for w in line_lower_words(p)]
-    return set(zip(words, words[1:], words[2:], words[3:], strict=False))
 
 
 def holds_more(candidate: Iterable[str], body: Iterable[str]) -> bool:
     """Whether paragraphs `candidate` hold (nearly) all of `body` and clearly more."""
-    theirs, ours = _grams(candidate), _grams(body)
+    theirs, ours = (word_grams([w for p in paragraphs for w in line_lower_words(p)])
+                    for paragraphs in (candidate, body))
     if len(theirs) < FULLER_RATIO * max(1, len(ours)):
         return False
     return len(ours & theirs) >= FULLER_CONTAINMENT * len(ours)
