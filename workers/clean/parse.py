@@ -144,12 +144,11 @@ WRAPPED_LINE_WORDS = 5
 WRAPPED_SHARE = 0.1
 WRAPPED_MIN_LINES = 3
 _MID_SENTENCE_END = re.compile(r"[^\W\d_,]$|,$")
-_LOWER_START = re.compile(r"^[^\W\d_]")
 
 
 def _continues(previous: str, key: str) -> bool:
     """`key` continues the line `previous` was cut from (see above)."""
-    return (bool(_LOWER_START.match(key)) and key[0].islower() and "://" not in key
+    return (key[:1].islower() and "://" not in key
             and bool(_MID_SENTENCE_END.search(previous))
             and _line_words(previous) >= WRAPPED_LINE_WORDS)
 
