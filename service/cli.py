@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                              help="duplicate detection: pairwise P/R/F1 and ARI")
     dedup.add_argument("file")
     dedup.add_argument("--limit", type=int, help="first N articles only")
+    dedup.add_argument("--learned-chrome", action="store_true",
+                       help="clean each page with the boilerplate learned from the pages before "
+                            "it, as the worker does (slower: extraction and decisions in turn)")
     return parser
 
 
@@ -232,7 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "eval" and args.kind == "dedup":
         from canonry.workers.eval.dedup import evaluate_dedup, format_report
 
-        print(format_report(evaluate_dedup(args.file, limit=args.limit)))
+        print(format_report(evaluate_dedup(args.file, limit=args.limit,
+                                           learned_chrome=args.learned_chrome)))
         return 0
     return 2
 

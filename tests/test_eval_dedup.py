@@ -14,6 +14,7 @@ from canonry.workers.eval.dedup import (
     pairwise_prf,
     sweep,
 )
+from tests import synthetic
 
 
 def test_pair_counts_by_hand():
@@ -73,3 +74,25 @@ def test_evaluate_dedup_end_to_end_on_a_tiny_file(tmp_path):
     assert [r["jaccard"] for r in rows] == [0.5, 0.99]
     assert rows[0]["f1"] == 1.0
     assert "| 0.99 | — |" in format_sweep(rows)
+
+
+def test_learned_chrome_cleans_each_page_with_what_its_source_showed_before(tmp_path):
+    """Four stories of one site print the same short line inside the body; the site's first
+    page sent again is then cleaned without it: no longer the exact text of its first sending,
+    as the worker would find. Without the model, each page is cleaned on its own."""
+    promo = "Support local news today"
+    rows = []
+    for n in range(4):
+        body = synthetic.story(4100 + n).split("\n\n")
+        rows.append({"url": f"https://courier.example/{n}", "source": "courier",
+                     "text": "\n\n".join([*body[:3], promo, *body[3:]]),
+                     "cluster": f"S{n}", "kind": "original-text"})
+    rows.append({**rows[0], "url": "https://courier.example/0-again", "kind": "copy:same"})
+    path = tmp_path / "site.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    plain = evaluate_dedup(path)
+    assert plain["verdicts"] == {"new": 4, "exact": 1}
+    learned = evaluate_dedup(path, learned_chrome=True)
+    assert learned["verdicts"] == {"new": 4, "near": 1}
+    assert learned["recall"] == plain["recall"] == 1.0

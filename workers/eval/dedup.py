@@ -20,7 +20,7 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
-from canonry.workers.article import Extracted, RawArticle, publisher_of
+from canonry.workers.article import Extracted, RawArticle, publisher_of, source_of
 from canonry.workers.dedup.fingerprint import DEFAULT, Fingerprint, MinHashConfig, fingerprint
 from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig
 from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, decide, still_one_story
@@ -130,12 +130,14 @@ def _prepare(
 def assign_documents(
     fps: Iterable[Fingerprint], lsh: LSHConfig = DEFAULT_LSH, match: MatchConfig = DEFAULT_MATCH,
     *, texts: Sequence[str] | None = None, sites: Sequence[str] | None = None,
+    on_new: Callable[[int], None] | None = None,
 ) -> tuple[list[str], Counter[str]]:
     """Run query → decide → add/replace in order; the document id of each article, and how
     many verdicts of each kind (plus "upgrade") there were. Document ids are "d<first index>".
     With `texts` and `sites` (the clean texts, `publisher_of` each URL), a candidate whose
     canonical text comes from the newcomer's own site must also pass `still_one_story`, as in
-    the worker."""
+    the worker. `fps` may be produced as it is read (`texts[i]` is read after the i-th);
+    `on_new(i)` is told of each article that starts a document."""
     index = BandIndex(lsh)
     docs: list[str] = []
     verdicts: Counter[str] = Counter()
@@ -152,6 +154,8 @@ def assign_documents(
         verdict = decide(fp, index.query(fp.hashvalues), match, confirm=confirm)
         verdicts[verdict.kind] += 1
         entry = IndexEntry(f"d{i}", fp.text_hash, fp.hashvalues, fp.size, float(i))
+        if verdict.document_id is None and on_new is not None:
+            on_new(i)
         if verdict.document_id is None:
             if fp.size:  # nothing to find an empty text by
                 index.add(entry)
@@ -228,6 +232,45 @@ def _score(rows: list[dict[str, Any]], docs: list[str]) -> dict[str, Any]:
     }
 
 
+def _with_learned_chrome(
+    path: str | Path, limit: int | None, lsh: LSHConfig, match: MatchConfig,
+    minhash: MinHashConfig,
+) -> tuple[_Prepared, list[str], Counter[str], float]:
+    """Extraction and decisions interleaved, as the worker runs them: each page is cleaned with
+    the boilerplate its source (and every source) showed before, and a page that starts a
+    document is then counted into the model (`adapters/sql/store.py`)."""
+    from canonry.workers.clean.chrome import ChromeModel
+    from canonry.workers.clean.extract import extract_page
+
+    rows = load_articles(path, limit)
+    model = ChromeModel()
+    texts: list[str] = []
+    keys: list[list[str]] = []
+    sites = [publisher_of(row["url"]) for row in rows]
+    cleaning = [0.0, 0.0]  # seconds extracting, fingerprinting
+
+    def fingerprints() -> Iterable[Fingerprint]:
+        for row in progress(rows, "eval dedup: cleaning with learned chrome", len(rows)):
+            t0 = time.perf_counter()
+            extracted, line_keys = extract_page(_to_raw(row), model)
+            t1 = time.perf_counter()
+            fp = fingerprint(extracted.text, minhash)
+            cleaning[0] += t1 - t0
+            cleaning[1] += time.perf_counter() - t1
+            texts.append(extracted.text)
+            keys.append(line_keys)
+            yield fp
+
+    def count(i: int) -> None:
+        model.count_page(source_of(_to_raw(rows[i])), keys[i])
+
+    t0 = time.perf_counter()
+    docs, verdicts = assign_documents(fingerprints(), lsh, match, texts=texts, sites=sites,
+                                      on_new=count)
+    index_s = time.perf_counter() - t0 - sum(cleaning)
+    return _Prepared(rows, texts, [], cleaning[0], cleaning[1]), docs, verdicts, index_s
+
+
 def evaluate_dedup(
     path: str | Path,
     limit: int | None = None,
@@ -236,14 +279,20 @@ def evaluate_dedup(
     minhash: MinHashConfig = DEFAULT,
     lsh: LSHConfig = DEFAULT_LSH,
     match: MatchConfig = DEFAULT_MATCH,
+    learned_chrome: bool = False,
 ) -> dict[str, Any]:
-    """Dedup quality over a labelled jsonl(.gz); `extract_fn` defaults to the real extract."""
-    prep = _prepare(path, limit, extract_fn, minhash)
-    t0 = time.perf_counter()
-    sites = [publisher_of(row["url"]) for row in prep.rows]
-    docs, verdicts = assign_documents(prep.fingerprints, lsh, match, texts=prep.texts,
-                                      sites=sites)
-    index_s = time.perf_counter() - t0
+    """Dedup quality over a labelled jsonl(.gz); `extract_fn` defaults to the real extract.
+    `learned_chrome`: clean each page with the boilerplate model learned from the pages before
+    it, as the worker does (otherwise no model: each page is cleaned on its own)."""
+    if learned_chrome:
+        prep, docs, verdicts, index_s = _with_learned_chrome(path, limit, lsh, match, minhash)
+    else:
+        prep = _prepare(path, limit, extract_fn, minhash)
+        t0 = time.perf_counter()
+        sites = [publisher_of(row["url"]) for row in prep.rows]
+        docs, verdicts = assign_documents(prep.fingerprints, lsh, match, texts=prep.texts,
+                                          sites=sites)
+        index_s = time.perf_counter() - t0
     n = len(prep.rows)
     total_s = prep.extract_s + prep.fingerprint_s + index_s
     core_s = prep.fingerprint_s + index_s
