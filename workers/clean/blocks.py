@@ -274,9 +274,10 @@ def clean_blocks(
     pseudo_body = pseudo_paragraph_options(options.body)
     labels = [label_block(b.norm, stop, pseudo_body if b.pseudo else options.body, is_chrome)
               for b in work]
-    labels = mark_data_runs([b.norm for b in work], labels, options.body)
+    norms = [b.norm for b in work]
+    labels = mark_data_runs(norms, labels, options.body)
     if options.select_run:
-        free = enclosed_short_lines(labels, [b.norm for b in work], options.body)
+        free = enclosed_short_lines(labels, norms, options.body)
         start, end = extend_run(labels, select_run(labels, options.body, free), options.body)
     else:
         start, end = 0, trim_tail(labels, options.body)

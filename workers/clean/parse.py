@@ -165,18 +165,20 @@ def _unwrap(lines: list[str], keys: list[str]) -> tuple[list[str], list[str]]:
     out_lines: list[str] = []
     out_keys: list[str] = []
     last = -1  # the last line that is not blank, in `out_*`
+    joined: set[int] = set()  # lines of `out_*` that took a continuation (keyed again below)
     for n, (line, key) in enumerate(zip(lines, keys, strict=True)):
         if n in continuing:
             del out_lines[last + 1 :], out_keys[last + 1 :]
             out_lines[last] = f"{out_lines[last]} {line}"
-            out_keys[last] = f"{out_keys[last]} {key}"
+            joined.add(last)
             continue
         out_lines.append(line)
         out_keys.append(key)
         if key:
             last = len(out_lines) - 1
-    return out_lines, [normalize_line(line) if key else "" for line, key in
-                       zip(out_lines, out_keys, strict=True)]
+    for n in joined:
+        out_keys[n] = normalize_line(out_lines[n])
+    return out_lines, out_keys
 
 
 def parse_text(text: str, split: bool = True) -> ParsedPage:

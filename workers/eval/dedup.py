@@ -245,24 +245,25 @@ def _with_learned_chrome(
     rows = load_articles(path, limit)
     model = ChromeModel()
     texts: list[str] = []
-    keys: list[list[str]] = []
+    pages: list[tuple[str, list[str]]] = []  # what each page would add to the model
     sites = [publisher_of(row["url"]) for row in rows]
     cleaning = [0.0, 0.0]  # seconds extracting, fingerprinting
 
     def fingerprints() -> Iterable[Fingerprint]:
         for row in progress(rows, "eval dedup: cleaning with learned chrome", len(rows)):
+            raw = _to_raw(row)
             t0 = time.perf_counter()
-            extracted, line_keys = extract_page(_to_raw(row), model)
+            extracted, line_keys = extract_page(raw, model)
             t1 = time.perf_counter()
             fp = fingerprint(extracted.text, minhash)
             cleaning[0] += t1 - t0
             cleaning[1] += time.perf_counter() - t1
             texts.append(extracted.text)
-            keys.append(line_keys)
+            pages.append((source_of(raw), line_keys))
             yield fp
 
     def count(i: int) -> None:
-        model.count_page(source_of(_to_raw(rows[i])), keys[i])
+        model.count_page(*pages[i])
 
     t0 = time.perf_counter()
     docs, verdicts = assign_documents(fingerprints(), lsh, match, texts=texts, sites=sites,
