@@ -162,6 +162,9 @@ def test_tails_are_end_markers() -> None:
         "Written By",
         "[ 167 comments ]",
         "Milan Griffes on September 12, 2018 at 4:47 pm said:",
+        "15 Replies to “Open-sourcing CORE One CAD Files”",  # WordPress's comment heading
+        "2 Responses to \"Holiday Gift Guide\"",
+        "12 thoughts on “Forget Paper”",
     ):
         assert is_end_marker(line), line
     # Boxes of links also sit inside bodies: a weaker signal of their own.
@@ -248,6 +251,24 @@ def test_comments_after_the_article_are_not_the_body() -> None:
         )
     )
     assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P4, P5]
+
+
+def test_comments_under_a_replies_to_heading_are_not_the_body() -> None:
+    # WordPress heads a post's comments "N Replies to “Title”": unrecognised, the comments
+    # joined the story, or outweighed a short one and were kept instead (syndication-wcxb).
+    comment = (
+        "This makes me really happy. Despite being a big company now you still have standards "
+        "and are still trying to do the right thing for the community that made you. "
+    )
+    thread = []
+    for name, time in (("sfcgeorge", "13:01"), ("Balu", "14:10"), ("Lamin", "14:11")):
+        thread += [f"{name} says:", f"December 19, 2025 at {time}", comment * 3]
+    page = parse_text(
+        "\n\n".join([P1, P2, P3, P4, P5, P6, P7, P8, "Previous post",
+                      "15 Replies to “Open-sourcing the CAD Files Under a New License”",
+                      *thread])
+    )
+    assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P4, P5, P6, P7, P8]
 
 
 def test_a_box_of_links_inside_the_body_does_not_end_it() -> None:

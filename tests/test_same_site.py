@@ -101,3 +101,17 @@ async def test_the_engine_keeps_two_stories_of_one_site_apart(
     assert document["https://shop.example/posts/a-again"] == document["https://shop.example/posts/a"]
     assert document["https://news.example/b"] == document["https://shop.example/posts/b"]
     assert document["https://shop.example/posts/a"] != document["https://shop.example/posts/b"]
+
+
+def test_lines_split_differently_are_still_shared() -> None:
+    """One site's host review, kept in one text a paragraph a line (a text page) and in the
+    other as one joined line (an HTML extractor's paragraph), is shared all the same: the
+    stories beside it decide."""
+    review = SITE_BLOCK.split("\n\n")
+    a = STORY_A + "\n\n" + "\n\n".join(review)
+    b = STORY_B + "\n\n" + " ".join(review)
+    assert not set(a.split("\n\n")) & set(b.split("\n\n"))  # no line equal word for word
+    assert verified_similarity(score(fingerprint(b), entry("a", a)), DEFAULT_MATCH) is not None
+    assert not still_one_story(b, a) and not still_one_story(a, b)
+    copy = STORY_A.replace(" of ", " from ", 2) + "\n\n" + " ".join(review)
+    assert still_one_story(copy, a) and still_one_story(a, copy)

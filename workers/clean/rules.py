@@ -82,7 +82,7 @@ END_MARKER = re.compile(
       | filed\s+under\b.*
       | leave\s+a\s+reply\b.*
       | .{0,60}\b(?:19|20)\d{2}\b.{0,30}\b(?:said|says|wrote|writes)\s*:?  # a comment's header
-      | \d+\s+(?:comments?|responses?|replies|thoughts\s+on\b.*)
+      | \d+\s+(?:comments?|responses?|replies|thoughts)(?:\s+(?:to|on)\b.*)?  # "12 Replies to “X”"
       | (?:\w+\s+){0,3}(?:comments?|comentários|comentarios|kommentare|commentaires|commenti
          |комментарии|комментариев|댓글|评论|コメント)(?:\s+\w+){0,2}
     )$""",

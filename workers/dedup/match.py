@@ -149,9 +149,15 @@ def may_replace(fp: Fingerprint, current: IndexEntry, config: MatchConfig = DEFA
     return text is None or distinct_share(fp, text) >= config.upgrade_min_distinct
 
 
+# A line whose shingles lie this much inside the other text is shared, though the two split it
+# differently: an HTML extractor joins paragraphs a text page keeps apart, so word-for-word
+# equal lines missed one host page's review carried in both (syndication-wcxb).
+SHARED_LINE_INSIDE = 0.9
+
+
 def still_one_story(text: str, other: str, config: MatchConfig = DEFAULT_MATCH) -> bool:
-    """Whether two texts of one site (URL host) are one story once the lines they share word
-    for word are set aside.
+    """Whether two texts of one site (URL host) are one story once the lines they share are
+    set aside.
 
     Two stories of one site keep the same leftover chrome (menus, product blurbs, sign-up
     boxes the cleaner did not recognise), and chrome matches chrome: on syndication-wcxb
@@ -159,17 +165,31 @@ def still_one_story(text: str, other: str, config: MatchConfig = DEFAULT_MATCH) 
     different bodies have almost no shingle in common; a copy's rest is its edited lines (a
     dateline, a note, changed quotes or words) against the original's, which mostly agree, or
     nothing at all (a cut copy, an identical republication). The size ratio is not asked for:
-    the rests are small and uneven exactly when the texts are nearly the same."""
-    own = [line for line in (normalize(x) for x in text.split("\n")) if line]
-    theirs = [line for line in (normalize(x) for x in other.split("\n")) if line]
-    shared = set(own) & set(theirs)
-    a = shingles("\n".join(line for line in own if line not in shared))
-    b = shingles("\n".join(line for line in theirs if line not in shared))
+    the rests are small and uneven exactly when the texts are nearly the same. A line is
+    shared when `SHARED_LINE_INSIDE` of its shingles (each line shingled on its own, so a short
+    line is one shingle) are the other text's."""
+    own, theirs = _line_shingles(text), _line_shingles(other)
+    own_all = set().union(*own.values())
+    theirs_all = set().union(*theirs.values())
+    a = _rest(own, theirs_all)
+    b = _rest(theirs, own_all)
     if not a or not b:  # one of them lies wholly inside the other
         return True
     common = len(a & b)
     return (common / len(a | b) >= config.jaccard
             or common / min(len(a), len(b)) >= config.containment)
+
+
+def _line_shingles(text: str) -> dict[str, set[str]]:
+    lines = (line.strip() for line in text.split("\n"))
+    return {line: shingles(line) for line in lines if line}
+
+
+def _rest(lines: dict[str, set[str]], other: set[str]) -> set[str]:
+    """The shingles of the lines that do not lie inside `other`, the rest read as one text."""
+    rest = [line for line, own in lines.items()
+            if len(own & other) < SHARED_LINE_INSIDE * len(own)]
+    return shingles("\n".join(rest))
 
 
 def decide(
