@@ -512,3 +512,57 @@ def test_prose_behind_a_marker_is_not_joined() -> None:
     """Across an end marker ("Related stories") the prose is not the article's."""
     blocks = _blocks(P1, P2, P3, "Related stories", *_toc(3), P4)
     assert clean_blocks(blocks, "en").paragraphs == [P1, P2, P3]
+
+
+FUSED_MENU = ("School of CinemaSchool of Fine ArtsSchool of Hospitality and Tourism "
+              "ManagementSchool of Doctoral ResearchSchool of Interior DesignSchool of "
+              "JournalismSchool of Management and Business StudiesSchool of Performing Arts")
+
+
+def test_a_fused_menu_line_is_not_prose() -> None:
+    assert label_block(FUSED_MENU, EN)[0] is Label.SHORT
+    brands = ("The iPhone maker said on Tuesday that its YouTube channel and its PlayStation "
+              "partnership had both grown faster than analysts in the city had expected.")
+    assert label_block(brands, EN)[0] is Label.PROSE
+
+
+def test_a_footer_menu_ending_in_a_fused_menu_does_not_join_the_body() -> None:
+    # A university's footer: 25 menu entries, then its schools run together in one line. Read
+    # as prose, that line made the menu an enclosed stretch (two lines' cost) and the whole
+    # footer joined the article, so a copy cut by its last paragraphs lost "most" of the body.
+    menu = ["Acting", "Cinema", "Animation & Multimedia", "Event Management", "Fine Arts",
+            "Digital Marketing", "Fashion & Design", "Health and Wellness", "Law", "Music",
+            "Photography", "Call Us", "Useful Links", "Higher Education", "Committees",
+            "Centers", "Academic Calendar", "Blogs", "Contact Us", "Admission Details", "FAQ",
+            "Pay Fee Online", "Student Referral Program", "Career", "Admission Office"]
+    page = parse_text("\n\n".join([P1, P2, P3, P4, *menu, FUSED_MENU]))
+    assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P4]
+
+
+CODE = """#!/usr/bin/env python3
+import subprocess
+from datetime import datetime
+CONFIG = {
+"chrome_profile": "Profile 1",
+}
+def open_app(app_name):
+subprocess.Popen(["open", "-a", app_name])
+def notify(title, message):
+script = f'display notification "{message}"'
+subprocess.run(["osascript", "-e", script])
+return result.stdout.strip()""".splitlines()
+
+
+def test_a_code_listing_after_the_prose_is_the_body() -> None:
+    # A tutorial whose copy was cut after its listing: without prose after it, a listing of
+    # short lines was the tail's, and the copy lost it.
+    assert sum(rules.looks_like_code(line) for line in CODE) >= 0.8 * len(CODE)
+    page = parse_text("\n\n".join([P1, P2, P3, P4, *CODE, "Related", "Subscribe", "About Us"]))
+    assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P4, *CODE]
+
+
+def test_a_list_of_rules_ending_in_semicolons_is_not_code() -> None:
+    for line in ("does not correspond with the subject of the post;",
+                 "contains insults or messages expressing disrespect to Sputnik;",
+                 "Price: $299", "Home > News > World", "Call us (919) 277-0150"):
+        assert not rules.looks_like_code(line), line

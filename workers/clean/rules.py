@@ -228,6 +228,34 @@ _FIGURE = re.compile(r"\d+")
 FIGURE_SHARE = 0.2
 
 
+# A line of source code: an assignment, a call, a brace, a comment or a statement keyword. Not
+# a line ending in ";" alone: a list of rules in prose ends its items so (Sputnik's comment
+# policy), and as "code" it joined two stories' pages of one site in syndication-dev.
+CODE_LINE = re.compile(
+    r"""[{}]\s*$ | ^\s*[{}] | \w\s*=\s*\S | \w\(.*\)
+      | ^(?:\#!|//|/\*|import\s|from\s\S+\simport\b|def\s|return\b|elif\b|else:|try:|except\b
+         |class\s\w+[:(])""",
+    re.VERBOSE,
+)
+
+
+def looks_like_code(text: str) -> bool:
+    return bool(CODE_LINE.search(text))
+
+
+# Menu entries whose separators the text extraction lost: "School of CinemaSchool of Fine
+# ArtsSchool of ...". A word that runs into the next capitalised one this often is a fused menu,
+# not a sentence; a few brand names ("iPhone", "YouTube") are far rarer than one per 6 words.
+FUSED_JOINS = 3
+FUSED_WORDS_PER_JOIN = 6
+_FUSED_JOIN = re.compile(r"[a-z][A-Z]")
+
+
+def is_fused_menu(text: str, words: float) -> bool:
+    joins = len(_FUSED_JOIN.findall(text))
+    return joins >= FUSED_JOINS and joins * FUSED_WORDS_PER_JOIN >= words
+
+
 def has_figures(text: str) -> bool:
     """The line is made of numbers other than dates, times and years: scores, prices, ranks."""
     if not DIGIT.search(text):
