@@ -18,6 +18,7 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
@@ -31,7 +32,7 @@ from canonry.service.config import Settings
 from canonry.service.engine import running_engine
 from canonry.service.ingest import ProblemError, new_ingests, validate_articles
 from canonry.service.worker_process import drained
-from canonry.workers.ports import Checkpoint
+from canonry.workers.ports import ONE_RUN_INPUT, Checkpoint
 
 # Plain progress lines (not a terminal) this often; a terminal gets a live bar instead.
 PROGRESS_EVERY_SECONDS = 10.0
@@ -132,6 +133,9 @@ async def backfill(settings: Settings, paths: Sequence[str],
     report = report or sys.stderr
     inputs = [open_input(path, options.url_template) for path in paths]
     summary = Summary(dry_run=options.dry_run, inputs=[i.name for i in inputs])
+    # Standard input has no name that outlives the run: its ingests get one of this run's own.
+    stdin = f"{ONE_RUN_INPUT}{uuid.uuid4().hex}"
+    tags = {source.name: source.name if source.resumable else stdin for source in inputs}
     started = time.monotonic()
     progress = _Progress(summary, options.progress, report)
     async with open_backends(settings) as backends, running_engine(
@@ -140,8 +144,9 @@ async def backfill(settings: Settings, paths: Sequence[str],
         accepted_ids: list[str] = []
         try:
             for source in inputs:
-                if not await _read(source, backends, options, summary, progress, report,
-                                   accepted_ids, settings.backfill_max_queued):
+                if not await _read(source, tags[source.name], backends, options, summary,
+                                   progress, report, accepted_ids,
+                                   settings.backfill_max_queued):
                     break
         finally:
             progress.close()
@@ -161,10 +166,10 @@ async def _room_in_lane(backends: Backends, bound: int) -> None:
         await asyncio.sleep(LANE_POLL_SECONDS)
 
 
-async def _read(source: Input, backends: Backends, options: BackfillOptions, summary: Summary,
-                progress: _Progress, report: TextIO, accepted_ids: list[str],
+async def _read(source: Input, tag: str, backends: Backends, options: BackfillOptions,
+                summary: Summary, progress: _Progress, report: TextIO, accepted_ids: list[str],
                 settings_bound: int) -> bool:
-    """One input to its end (False: stopped by --max-errors)."""
+    """One input to its end (False: stopped by --max-errors); its ingests are tagged `tag`."""
     skip = 0
     if source.resumable and not options.restart and not options.dry_run:
         skip = await backends.store.checkpoint(source.name)
@@ -180,7 +185,7 @@ async def _read(source: Input, backends: Backends, options: BackfillOptions, sum
             items = new_ingests(batch)
             accepted = await accept_and_dispatch(
                 backends.store, backends.queue.backfill, items,
-                Checkpoint(source.name, last) if source.resumable else None)
+                Checkpoint(source.name, last) if source.resumable else None, tag)
             summary.accepted += len(accepted.created)
             summary.already += len(items) - len(accepted.created)
             accepted_ids.extend(item.id for item in items)

@@ -36,6 +36,7 @@ from canonry.service.migrations import upgrade
 from canonry.service.worker_process import drained
 from canonry.workers.adapters.sql.store import SqlStore as Store
 from canonry.workers.jsonl import read_jsonl
+from canonry.workers.ports import ONE_RUN_INPUT, Checkpoint
 from tests import synthetic
 from tests.servers import api_client, create_database, delete_prefix, drop_database
 from tests.shared_data import seeds, shared_dir
@@ -208,6 +209,24 @@ async def test_max_errors_stops_and_a_rerun_continues_at_the_checkpoint(
     async with connected(settings) as store:
         assert await status_counts(store) == {"done": 12}
         assert await document_count(store) == 12
+
+
+async def test_an_ingest_counts_under_the_first_input_that_read_it(settings: Settings) -> None:
+    # New ingests get the input; known ones only if none has them yet (posted over HTTP) or
+    # a standard-input run's (no checkpoint resumes it): no run takes another input's.
+    items = new_ingests([ArticleIn(url=f"https://tag.example/{n}", text=f"Story {n}.")
+                         for n in range(4)])
+    http, first, stdin, fresh = items
+    async with connected(settings) as store:
+        await store.accept([http])
+        await store.accept([first], Checkpoint("/a.jsonl", 1), "/a.jsonl")
+        await store.accept([stdin], None, f"{ONE_RUN_INPUT}run1")
+        await store.accept(items, Checkpoint("/b.jsonl", 4), "/b.jsonl")
+        async with store.engine.connect() as conn:
+            tags = dict((await conn.execute(select(ingests.c.id, ingests.c.backfill_input)))
+                        .all())
+    assert tags == {http.id: "/b.jsonl", first.id: "/a.jsonl", stdin.id: "/b.jsonl",
+                    fresh.id: "/b.jsonl"}
 
 
 async def test_a_directory_and_a_warc_backfill_like_their_jsonl_twin(

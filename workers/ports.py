@@ -88,6 +88,11 @@ class Checkpoint:
     records: int
 
 
+# A backfill input named so (standard input) belongs to one run alone: no checkpoint resumes
+# it, so a later run may take its ingests over (see `Store.accept`).
+ONE_RUN_INPUT = "-:"
+
+
 @dataclass(frozen=True, slots=True)
 class Ingest:
     """An ingest being processed: its raw payload and what the worker needs to record it."""
@@ -288,10 +293,11 @@ class Store(Protocol):
     twice finds its ingest finished and changes nothing.
     """
 
-    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None
-                     ) -> tuple[list[str], set[str]]:
+    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None,
+                     backfill_input: str | None = None) -> tuple[list[str], set[str]]:
         """Insert new ingests, ignoring re-posts; each item's status, and the ids created. A
-        backfill's checkpoint commits in the same transaction."""
+        backfill's checkpoint commits in the same transaction, and its input's name on the
+        ingests (new ones, and existing ones no input has yet, or only a one-run input)."""
 
     async def checkpoint(self, input_name: str) -> int:
         """Records of a backfill input committed so far (0 if none)."""
