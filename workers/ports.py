@@ -302,8 +302,10 @@ class Store(Protocol):
     async def checkpoint(self, input_name: str) -> int:
         """Records of a backfill input committed so far (0 if none)."""
 
-    async def ingest_outcomes(self, ingest_ids: Collection[str]) -> dict[tuple[str, str], int]:
-        """(status, match kind or error code) → how many of these ingests."""
+    async def backfill_outcomes(self, inputs: Collection[str], open_only: bool = False
+                                ) -> dict[tuple[str, str], int]:
+        """(status, match kind or error code) → how many ingests these backfill inputs hold
+        (only unfinished ones with `open_only`)."""
 
     async def open_ingest_ids(self, untouched_since: datetime | None = None) -> list[str]:
         """Accepted but unfinished ingests (only those untouched since then, if given)."""

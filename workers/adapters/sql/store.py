@@ -138,19 +138,22 @@ class SqlStore:
                                         .where(backfill_checkpoints.c.input == input_name))
         return int(records or 0)
 
-    async def ingest_outcomes(self, ingest_ids: Collection[str]) -> dict[tuple[str, str], int]:
-        """(status, match or error code) → count, over the given ingests (chunked)."""
+    async def backfill_outcomes(self, inputs: Collection[str], open_only: bool = False
+                                ) -> dict[tuple[str, str], int]:
+        """(status, match or error code) → count, over the ingests of these backfill inputs
+        (only the unfinished ones with `open_only`): one query, covered by
+        `ix_ingests_backfill_input`, whose parameters are the input names however many ingests
+        they hold."""
+        query = (select(ingests.c.status, ingests.c.match, ingests.c.error_code, func.count())
+                 .where(ingests.c.backfill_input.in_(list(inputs)))
+                 .group_by(ingests.c.status, ingests.c.match, ingests.c.error_code))
+        if open_only:
+            query = query.where(ingests.c.status.in_(OPEN_STATES))
         counts: dict[tuple[str, str], int] = {}
-        ids = list(ingest_ids)
         async with self.engine.connect() as conn:
-            for start in range(0, len(ids), 5000):
-                rows = await conn.execute(
-                    select(ingests.c.status, ingests.c.match, ingests.c.error_code, func.count())
-                    .where(ingests.c.id.in_(ids[start:start + 5000]))
-                    .group_by(ingests.c.status, ingests.c.match, ingests.c.error_code))
-                for status, match, error_code, count in rows:
-                    key = (status, match or error_code or "")
-                    counts[key] = counts.get(key, 0) + count
+            for status, match, error_code, count in await conn.execute(query):
+                key = (status, match or error_code or "")
+                counts[key] = counts.get(key, 0) + count
         return counts
 
     async def open_ingest_ids(self, untouched_since: datetime | None = None) -> list[str]:
