@@ -2,7 +2,8 @@
 
 - `ingests`: every accepted article with its raw payload (kept for re-cleaning and audit) and
   its processing state. The id is derived from (url, content), which makes re-posting idempotent
-  without a read-before-write race.
+  without a read-before-write race. `backfill_input`: the backfill input that read it first,
+  by which `canonry backfill --wait` counts a run's outcomes.
 - `documents`: one row per story, the canonical text. `change_seq` orders the change feed:
   each decision transaction gives the documents it changes the next numbers after the highest
   committed one (decision transactions are serialised, so numbers commit in order).
@@ -64,8 +65,14 @@ ingests = Table(
     Column("similarity", Float),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("error_code", String(40)),  # machine-readable reason beside `error` (0002)
+    # The `canonry backfill` input (its checkpoint's name) that read it first; NULL: HTTP only.
+    Column("backfill_input", Text),
 )
 Index("ix_ingests_status", ingests.c.status)
+# A backfill's outcomes, counted by input from the index alone (HTTP ingests are not in it).
+Index("ix_ingests_backfill_input", ingests.c.backfill_input, ingests.c.status, ingests.c.match,
+      ingests.c.error_code, postgresql_where=ingests.c.backfill_input.isnot(None),
+      sqlite_where=ingests.c.backfill_input.isnot(None))
 
 documents = Table(
     "documents",

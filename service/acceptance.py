@@ -25,11 +25,12 @@ class Accepted:
 
 
 async def accept_and_dispatch(store: Store, queue: WorkQueue, items: Sequence[NewIngest],
-                              checkpoint: Checkpoint | None = None) -> Accepted:
-    """Commit the items (with a backfill's checkpoint), then dispatch those still waiting (a
-    re-post of one not yet processed is dispatched again: harmless, the worker acks what is
-    already done)."""
-    statuses, created = await store.accept(items, checkpoint)
+                              checkpoint: Checkpoint | None = None,
+                              backfill_input: str | None = None) -> Accepted:
+    """Commit the items (with a backfill's checkpoint and input name), then dispatch those
+    still waiting (a re-post of one not yet processed is dispatched again: harmless, the worker
+    acks what is already done)."""
+    statuses, created = await store.accept(items, checkpoint, backfill_input)
     waiting = [item.id for item, status in zip(items, statuses, strict=True)
                if status == "queued"]
     await queue.enqueue(list(dict.fromkeys(waiting)))

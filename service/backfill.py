@@ -9,7 +9,12 @@ because an ingest's id is a hash of its URL and content, a record read twice is 
 ingest, never a second one. Invalid records are reported with file, line and field and
 skipped, not fatal (`--max-errors` stops the run past a limit). With the embedded backends the
 command also runs the workers until everything is processed; with Redis it enqueues for the
-worker fleet, and `--wait` waits for the fleet to finish what this run accepted.
+worker fleet, and `--wait` waits for the fleet to finish the records of the inputs.
+
+The outcomes are counted by input, not by ingest id: each ingest names the input that read it
+first (`ingests.backfill_input`, committed with it), and the wait asks the store for counts of
+its inputs' ingests, so neither memory nor a poll grows with the archive. They cover every
+ingest of the inputs — what an earlier, killed run of them accepted too.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
@@ -31,7 +37,7 @@ from canonry.service.config import Settings
 from canonry.service.engine import running_engine
 from canonry.service.ingest import ProblemError, new_ingests, validate_articles
 from canonry.service.worker_process import drained
-from canonry.workers.ports import Checkpoint
+from canonry.workers.ports import ONE_RUN_INPUT, Checkpoint
 
 # Plain progress lines (not a terminal) this often; a terminal gets a live bar instead.
 PROGRESS_EVERY_SECONDS = 10.0
@@ -55,7 +61,8 @@ class BackfillOptions:
 class Summary:
     """What a run did. `accepted`: new ingests; `already`: records whose ingest existed (a
     re-run, or the same article twice); `resumed`: records skipped by checkpoints; `outcomes`
-    (once processed): documents created, copies by match kind, failures by code."""
+    (once processed): of the inputs' ingests (earlier runs' too, see the module docstring),
+    documents created, copies by match kind, failures by code."""
 
     read: int = 0
     accepted: int = 0
@@ -132,16 +139,20 @@ async def backfill(settings: Settings, paths: Sequence[str],
     report = report or sys.stderr
     inputs = [open_input(path, options.url_template) for path in paths]
     summary = Summary(dry_run=options.dry_run, inputs=[i.name for i in inputs])
+    # Standard input has no name that outlives the run: its ingests get one of this run's own.
+    stdin = f"{ONE_RUN_INPUT}{uuid.uuid4().hex}"
+    tags = {source.name: source.name if source.resumable else stdin for source in inputs}
     started = time.monotonic()
     progress = _Progress(summary, options.progress, report)
     async with open_backends(settings) as backends, running_engine(
         settings, backends, run_workers=backends.embedded and not options.dry_run
     ):
-        accepted_ids: list[str] = []
+        reached: list[str] = []  # inputs read (or found read): not those after a stop
         try:
             for source in inputs:
-                if not await _read(source, backends, options, summary, progress, report,
-                                   accepted_ids, settings.backfill_max_queued):
+                reached.append(tags[source.name])
+                if not await _read(source, tags[source.name], backends, options, summary,
+                                   progress, report, settings.backfill_max_queued):
                     break
         finally:
             progress.close()
@@ -149,7 +160,7 @@ async def backfill(settings: Settings, paths: Sequence[str],
         if not options.dry_run and (backends.embedded or options.wait):
             if backends.embedded:
                 await drained(backends.queue)
-            summary.outcomes = await _outcomes(backends, accepted_ids, report)
+            summary.outcomes = await _outcomes(backends, sorted(set(reached)), report)
     return summary
 
 
@@ -161,10 +172,10 @@ async def _room_in_lane(backends: Backends, bound: int) -> None:
         await asyncio.sleep(LANE_POLL_SECONDS)
 
 
-async def _read(source: Input, backends: Backends, options: BackfillOptions, summary: Summary,
-                progress: _Progress, report: TextIO, accepted_ids: list[str],
+async def _read(source: Input, tag: str, backends: Backends, options: BackfillOptions,
+                summary: Summary, progress: _Progress, report: TextIO,
                 settings_bound: int) -> bool:
-    """One input to its end (False: stopped by --max-errors)."""
+    """One input to its end (False: stopped by --max-errors); its ingests are tagged `tag`."""
     skip = 0
     if source.resumable and not options.restart and not options.dry_run:
         skip = await backends.store.checkpoint(source.name)
@@ -180,10 +191,9 @@ async def _read(source: Input, backends: Backends, options: BackfillOptions, sum
             items = new_ingests(batch)
             accepted = await accept_and_dispatch(
                 backends.store, backends.queue.backfill, items,
-                Checkpoint(source.name, last) if source.resumable else None)
+                Checkpoint(source.name, last) if source.resumable else None, tag)
             summary.accepted += len(accepted.created)
             summary.already += len(items) - len(accepted.created)
-            accepted_ids.extend(item.id for item in items)
         progress.update(len(batch))
         batch = []
 
@@ -211,24 +221,30 @@ async def _read(source: Input, backends: Backends, options: BackfillOptions, sum
     return True
 
 
-async def _outcomes(backends: Backends, ingest_ids: list[str], report: TextIO
-                    ) -> dict[str, Any]:
-    """Once every ingest this run accepted is done or failed: what became of them."""
-    ids = list(dict.fromkeys(ingest_ids))
-    while True:
-        counts = await backends.store.ingest_outcomes(ids)
-        open_count = sum(n for (status, _), n in counts.items() if status not in ("done",
-                                                                                  "failed"))
-        if not open_count:
-            break
-        print(f"backfill: waiting for {open_count:,} of {len(ids):,} to be processed",
-              file=report, flush=True)
+async def _outcomes(backends: Backends, inputs: list[str], report: TextIO) -> dict[str, Any]:
+    """Once every ingest of these inputs is done or failed: what became of them. A poll while
+    some are open counts only those (an index range as large as what is left, not as the run);
+    everything is counted at the start and once more at the end."""
+    store = backends.store
+    counts = await store.backfill_outcomes(inputs)
+    total, left = sum(counts.values()), _open(counts)
+    while left:
+        print(f"backfill: waiting for {left:,} of {total:,} to be processed", file=report,
+              flush=True)
         await asyncio.sleep(WAIT_POLL_SECONDS)
+        left = sum((await store.backfill_outcomes(inputs, open_only=True)).values())
+        if not left:
+            counts = await store.backfill_outcomes(inputs)
+            total, left = sum(counts.values()), _open(counts)  # another run may have added
     duplicates = {kind: n for (status, kind), n in sorted(counts.items())
                   if status == "done" and kind != "new"}
     return {"new_documents": counts.get(("done", "new"), 0), "duplicates": duplicates,
             "failed": {code or "unknown": n for (status, code), n in sorted(counts.items())
                        if status == "failed"}}
+
+
+def _open(counts: dict[tuple[str, str], int]) -> int:
+    return sum(n for (status, _), n in counts.items() if status not in ("done", "failed"))
 
 
 def print_summary(summary: Summary, as_json: bool, out: TextIO | None = None) -> None:

@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--max-errors", type=_non_negative, metavar="N",
                           help="stop after more than N invalid records")
     backfill.add_argument("--wait", action="store_true",
-                          help="with Redis, wait until the workers have processed what this run "
-                               "accepted (the embedded backends always do)")
+                          help="with Redis, wait until the workers have processed the records "
+                               "of the inputs (the embedded backends always do)")
     backfill.add_argument("--restart", action="store_true",
                           help="read the inputs from their start, ignoring checkpoints")
     backfill.add_argument("--json", action="store_true",

@@ -30,12 +30,12 @@ class CountingStore(SqlStore):
         super().__init__(SqlStore.connect(url).engine)
         self.groups: list[int] = []
 
-    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None
-                     ) -> tuple[list[str], set[str]]:
+    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None,
+                     backfill_input: str | None = None) -> tuple[list[str], set[str]]:
         self.groups.append(len(items))
         if any("refused" in item.url for item in items):
             raise ValueError("row refused")
-        return await super().accept(items, checkpoint)
+        return await super().accept(items, checkpoint, backfill_input)
 
 
 def article(n: int, host: str = "example.org") -> list[NewIngest]:

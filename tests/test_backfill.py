@@ -12,14 +12,15 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import zstandard
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -36,6 +37,7 @@ from canonry.service.migrations import upgrade
 from canonry.service.worker_process import drained
 from canonry.workers.adapters.sql.store import SqlStore as Store
 from canonry.workers.jsonl import read_jsonl
+from canonry.workers.ports import ONE_RUN_INPUT, Checkpoint
 from tests import synthetic
 from tests.servers import api_client, create_database, delete_prefix, drop_database
 from tests.shared_data import seeds, shared_dir
@@ -98,6 +100,13 @@ async def start_backfill(config: Settings, archive: Path, *args: str, **env: str
         sys.executable, "-m", "canonry.service.cli", "backfill", str(archive), "--no-progress",
         *args, env={**worker_env(config), **env}, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
+
+
+def assert_covers(outcomes: dict, records: int, documents: int) -> None:
+    """Outcomes of every record of an archive (a resumed run's: the killed run's half too)."""
+    assert outcomes["new_documents"] == documents
+    assert documents + sum(outcomes["duplicates"].values()) == records
+    assert outcomes["failed"] == {}
 
 
 def html_pages(count: int) -> list[tuple[str, str]]:
@@ -205,9 +214,114 @@ async def test_max_errors_stops_and_a_rerun_continues_at_the_checkpoint(
 
     resumed = await backfill(settings, [str(archive)], BackfillOptions(batch_size=3))
     assert (resumed.resumed, resumed.read, resumed.accepted) == (9, 4, 4)
+    # Its outcomes are the whole archive's, the 8 the stopped run accepted included.
+    assert resumed.outcomes == {"new_documents": 12, "duplicates": {}, "failed": {}}
     async with connected(settings) as store:
         assert await status_counts(store) == {"done": 12}
         assert await document_count(store) == 12
+
+
+def wire(number: int, host: str = "wire.example") -> dict:
+    return {"url": f"https://{host}/{number}", "text": synthetic.story(number)}
+
+
+async def test_outcomes_count_exactly_the_ingests_of_the_runs_inputs(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with api_client(create_app(settings)) as client:  # stories 0 and 9 over HTTP
+        response = await client.post("/ingest", json={"articles": [wire(0), wire(9)]})
+        assert response.status == 202, await response.text()
+        await drained(client.app[QUEUE])
+    other = write_archive(tmp_path / "other.jsonl", [wire(5), wire(6), wire(7)])
+    assert (await backfill(settings, [str(other)])).outcomes == {
+        "new_documents": 3, "duplicates": {}, "failed": {}}
+
+    archive = write_archive(tmp_path / "archive.jsonl", [
+        wire(0), wire(1), wire(2), {**wire(1), "url": "https://copy.example/1"}, wire(3),
+        wire(5)])
+    summary = await backfill(settings, [str(archive)], BackfillOptions(batch_size=2))
+    assert (summary.read, summary.accepted, summary.already) == (6, 4, 2)
+    # Stories 1-3 and their copy, and story 0: posted over HTTP, no input had it, so the run
+    # that reads it counts it. Not story 9 (HTTP only), nor 6 and 7 (the other archive's),
+    # nor 5: the other archive read it first, and an ingest counts under one input.
+    assert summary.outcomes == {"new_documents": 4, "duplicates": {"exact": 1}, "failed": {}}
+    # Both inputs in one run: every ingest of either, each once.
+    both = await backfill(settings, [str(archive), str(other)])
+    assert (both.read, both.resumed) == (0, 9)
+    assert both.outcomes == {"new_documents": 7, "duplicates": {"exact": 1}, "failed": {}}
+
+
+async def test_standard_input_counts_what_it_reads_each_run(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Standard input has no checkpoint and no lasting name: each run counts its own records,
+    # those an earlier run read from standard input too, and no others.
+    def stdin(articles: list[dict]) -> None:
+        data = "".join(json.dumps(a) + "\n" for a in articles).encode()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+    stdin([wire(0), wire(1)])
+    first = await backfill(settings, ["-"])
+    assert first.outcomes == {"new_documents": 2, "duplicates": {}, "failed": {}}
+    stdin([wire(1), wire(2)])
+    second = await backfill(settings, ["-"])
+    assert (second.accepted, second.already) == (1, 1)
+    assert second.outcomes == {"new_documents": 2, "duplicates": {}, "failed": {}}
+
+
+async def test_waiting_names_inputs_not_the_runs_ingests(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # What the run holds to wait with, seen from the database: a statement naming more of its
+    # ingests than one batch (of the reader or of a worker) could only come from a list of
+    # everything it accepted. Counted for every statement this process sends, on any engine.
+    batch, records = 5, 30
+    settings = replace(settings, worker_batch=batch)
+    archive = write_archive(tmp_path / "wire.jsonl", [wire(n) for n in range(records)])
+    ids = {item.id for item in new_ingests([ArticleIn(**wire(n)) for n in range(records)])}
+    named: list[int] = []
+
+    def values(parameters: object) -> Iterator[object]:
+        if isinstance(parameters, Mapping):
+            parameters = list(parameters.values())
+        if isinstance(parameters, list | tuple):
+            for value in parameters:
+                yield from values(value)
+        else:
+            yield parameters
+
+    def count(conn: object, cursor: object, statement: str, parameters: object,
+              context: object, executemany: bool) -> None:
+        sets = parameters if executemany else [parameters]
+        named.extend(sum(isinstance(value, str) and value in ids for value in values(one))
+                     for one in sets)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        summary = await backfill(settings, [str(archive)], BackfillOptions(batch_size=batch))
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert summary.accepted == records
+    assert summary.outcomes == {"new_documents": records, "duplicates": {}, "failed": {}}
+    assert max(named) == batch  # a batch's: the reader's check of what it inserted
+
+
+async def test_an_ingest_counts_under_the_first_input_that_read_it(settings: Settings) -> None:
+    # New ingests get the input; known ones only if none has them yet (posted over HTTP) or
+    # a standard-input run's (no checkpoint resumes it): no run takes another input's.
+    items = new_ingests([ArticleIn(url=f"https://tag.example/{n}", text=f"Story {n}.")
+                         for n in range(4)])
+    http, first, stdin, fresh = items
+    async with connected(settings) as store:
+        await store.accept([http])
+        await store.accept([first], Checkpoint("/a.jsonl", 1), "/a.jsonl")
+        await store.accept([stdin], None, f"{ONE_RUN_INPUT}run1")
+        await store.accept(items, Checkpoint("/b.jsonl", 4), "/b.jsonl")
+        async with store.engine.connect() as conn:
+            tags = dict((await conn.execute(select(ingests.c.id, ingests.c.backfill_input)))
+                        .all())
+    assert tags == {http.id: "/b.jsonl", first.id: "/a.jsonl", stdin.id: "/b.jsonl",
+                    fresh.id: "/b.jsonl"}
 
 
 async def test_a_directory_and_a_warc_backfill_like_their_jsonl_twin(
@@ -323,6 +437,7 @@ async def test_a_killed_backfill_rerun_ends_like_a_clean_run(
         assert summary["resumed"] == at_kill and summary["read"] == len(articles) - at_kill
         assert await status_counts(store) == {"done": len(articles)}
         assert await document_view(store) == expected
+        assert_covers(summary["outcomes"], len(articles), len(expected))
 
 
 @pytest.mark.slow
@@ -408,3 +523,4 @@ async def test_a_bounded_backfill_killed_while_it_waits_resumes_on_redis(
         assert summary["read"] == len(articles) - at_kill
         assert await status_counts(store) == {"done": len(articles)}
         assert await document_view(store) == expected
+        assert_covers(summary["outcomes"], len(articles), len(expected))

@@ -88,6 +88,11 @@ class Checkpoint:
     records: int
 
 
+# A backfill input named so (standard input) belongs to one run alone: no checkpoint resumes
+# it, so a later run may take its ingests over (see `Store.accept`).
+ONE_RUN_INPUT = "-:"
+
+
 @dataclass(frozen=True, slots=True)
 class Ingest:
     """An ingest being processed: its raw payload and what the worker needs to record it."""
@@ -288,16 +293,19 @@ class Store(Protocol):
     twice finds its ingest finished and changes nothing.
     """
 
-    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None
-                     ) -> tuple[list[str], set[str]]:
+    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None,
+                     backfill_input: str | None = None) -> tuple[list[str], set[str]]:
         """Insert new ingests, ignoring re-posts; each item's status, and the ids created. A
-        backfill's checkpoint commits in the same transaction."""
+        backfill's checkpoint commits in the same transaction, and its input's name on the
+        ingests (new ones, and existing ones no input has yet, or only a one-run input)."""
 
     async def checkpoint(self, input_name: str) -> int:
         """Records of a backfill input committed so far (0 if none)."""
 
-    async def ingest_outcomes(self, ingest_ids: Collection[str]) -> dict[tuple[str, str], int]:
-        """(status, match kind or error code) → how many of these ingests."""
+    async def backfill_outcomes(self, inputs: Collection[str], open_only: bool = False
+                                ) -> dict[tuple[str, str], int]:
+        """(status, match kind or error code) → how many ingests these backfill inputs hold
+        (only unfinished ones with `open_only`)."""
 
     async def open_ingest_ids(self, untouched_since: datetime | None = None) -> list[str]:
         """Accepted but unfinished ingests (only those untouched since then, if given)."""

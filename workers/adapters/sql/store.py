@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canonry.schemas.tables import (
@@ -45,6 +45,7 @@ from canonry.workers.dedup.fingerprint import (
 )
 from canonry.workers.dedup.lsh import IndexEntry, SignatureBlock
 from canonry.workers.ports import (
+    ONE_RUN_INPUT,
     Checkpoint,
     Decision,
     Event,
@@ -99,13 +100,14 @@ class SqlStore:
 
     # -- acceptance -------------------------------------------------------------------------
 
-    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None
-                     ) -> tuple[list[str], set[str]]:
+    async def accept(self, items: Sequence[NewIngest], checkpoint: Checkpoint | None = None,
+                     backfill_input: str | None = None) -> tuple[list[str], set[str]]:
         """Insert new ingests, ignoring re-posts; return each item's status and the new ids.
-        A backfill's `checkpoint` (how far its input has been read) commits with them."""
+        A backfill's `checkpoint` (how far its input has been read) commits with them, and so
+        does `backfill_input`, the name its outcomes are counted by (`backfill_outcomes`)."""
         if not items and checkpoint is None:
             return [], set()
-        rows = [_ingest_row(item) for item in _unique(items)]
+        rows = [_ingest_row(item, backfill_input) for item in _unique(items)]
         status: dict[str, str] = {}
         created: set[str] = set()
         async with self._writing() as conn:
@@ -114,10 +116,13 @@ class SqlStore:
                     insert_ignoring_conflicts(conn, ingests).returning(ingests.c.id), rows
                 )
                 created = set(inserted.scalars())
-                found = await conn.execute(select(ingests.c.id, ingests.c.status).where(
-                    ingests.c.id.in_([row["id"] for row in rows])
-                ))
+                found = (await conn.execute(
+                    select(ingests.c.id, ingests.c.status, ingests.c.backfill_input)
+                    .where(ingests.c.id.in_([row["id"] for row in rows]))
+                )).all()
                 status = {row.id: row.status for row in found}
+                if backfill_input is not None:
+                    await _tag_known(conn, found, backfill_input)
             if checkpoint is not None:
                 await conn.execute(
                     upsert_replacing(conn, backfill_checkpoints, ["input"],
@@ -133,19 +138,22 @@ class SqlStore:
                                         .where(backfill_checkpoints.c.input == input_name))
         return int(records or 0)
 
-    async def ingest_outcomes(self, ingest_ids: Collection[str]) -> dict[tuple[str, str], int]:
-        """(status, match or error code) → count, over the given ingests (chunked)."""
+    async def backfill_outcomes(self, inputs: Collection[str], open_only: bool = False
+                                ) -> dict[tuple[str, str], int]:
+        """(status, match or error code) → count, over the ingests of these backfill inputs
+        (only the unfinished ones with `open_only`): one query, covered by
+        `ix_ingests_backfill_input`, whose parameters are the input names however many ingests
+        they hold."""
+        query = (select(ingests.c.status, ingests.c.match, ingests.c.error_code, func.count())
+                 .where(ingests.c.backfill_input.in_(list(inputs)))
+                 .group_by(ingests.c.status, ingests.c.match, ingests.c.error_code))
+        if open_only:
+            query = query.where(ingests.c.status.in_(OPEN_STATES))
         counts: dict[tuple[str, str], int] = {}
-        ids = list(ingest_ids)
         async with self.engine.connect() as conn:
-            for start in range(0, len(ids), 5000):
-                rows = await conn.execute(
-                    select(ingests.c.status, ingests.c.match, ingests.c.error_code, func.count())
-                    .where(ingests.c.id.in_(ids[start:start + 5000]))
-                    .group_by(ingests.c.status, ingests.c.match, ingests.c.error_code))
-                for status, match, error_code, count in rows:
-                    key = (status, match or error_code or "")
-                    counts[key] = counts.get(key, 0) + count
+            for status, match, error_code, count in await conn.execute(query):
+                key = (status, match or error_code or "")
+                counts[key] = counts.get(key, 0) + count
         return counts
 
     async def open_ingest_ids(self, untouched_since: datetime | None = None) -> list[str]:
@@ -415,13 +423,37 @@ def _unique(items: Sequence[NewIngest]) -> list[NewIngest]:
     return list({item.id: item for item in items}.values())
 
 
-def _ingest_row(item: NewIngest) -> dict[str, Any]:
+async def _tag_known(conn: AsyncConnection, found: Sequence[Row[Any]], backfill_input: str
+                     ) -> None:
+    """Give ingests that existed already (re-read records) this backfill input, if no input
+    has them yet (posted over HTTP) or only a one-run input (standard input, never resumed).
+
+    Otherwise an ingest keeps the input that read it first, so no run takes ingests from
+    another: a run waits for every ingest it created whatever runs beside it, and a resumed
+    run counts what its killed run accepted. The price: a record also in an input read before
+    is counted by that input's runs, not this one (its summary counts it as already known)."""
+    taken = [row.id for row in found if row.backfill_input != backfill_input
+             and (row.backfill_input is None or row.backfill_input.startswith(ONE_RUN_INPUT))]
+    if not taken:
+        return
+    # These rows may be in a worker's decision batch: locked, as it locks them, after the
+    # decision lock (`serialize_decisions`), so the two cannot deadlock.
+    await serialize_decisions(conn)
+    await conn.execute(
+        update(ingests)
+        .where(ingests.c.id.in_(taken),
+               or_(ingests.c.backfill_input.is_(None),
+                   ingests.c.backfill_input.startswith(ONE_RUN_INPUT, autoescape=True)))
+        .values(backfill_input=backfill_input))
+
+
+def _ingest_row(item: NewIngest, backfill_input: str | None = None) -> dict[str, Any]:
     return {
         "id": item.id, "url": item.url, "source": item.source,
         "content_hash": item.content_hash, "title": item.title, "text": item.text,
         "html": item.html, "language": item.language, "published_at": item.published_at,
         "metadata": item.metadata, "received_at": item.received_at, "status": "queued",
-        "attempts": 0, "updated_at": item.received_at,
+        "attempts": 0, "updated_at": item.received_at, "backfill_input": backfill_input,
     }
 
 
