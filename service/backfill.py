@@ -37,7 +37,7 @@ from canonry.service.config import Settings
 from canonry.service.engine import running_engine
 from canonry.service.ingest import ProblemError, new_ingests, validate_articles
 from canonry.service.worker_process import drained
-from canonry.workers.ports import ONE_RUN_INPUT, Checkpoint
+from canonry.workers.ports import ONE_RUN_INPUT, OPEN_STATES, Checkpoint
 
 # Plain progress lines (not a terminal) this often; a terminal gets a live bar instead.
 PROGRESS_EVERY_SECONDS = 10.0
@@ -244,7 +244,7 @@ async def _outcomes(backends: Backends, inputs: list[str], report: TextIO) -> di
 
 
 def _open(counts: dict[tuple[str, str], int]) -> int:
-    return sum(n for (status, _), n in counts.items() if status not in ("done", "failed"))
+    return sum(n for (status, _), n in counts.items() if status in OPEN_STATES)
 
 
 def print_summary(summary: Summary, as_json: bool, out: TextIO | None = None) -> None:

@@ -172,6 +172,10 @@ def test_tails_are_end_markers() -> None:
         assert is_links_marker(line) and not is_end_marker(line), line
     assert not is_end_marker(P1)
     assert not is_end_marker("Hard going")
+    # Only the comment heading's own shape, with its quoted title, ends the article.
+    for sentence in ("3 responses to the crisis have emerged since Monday",
+                     "2 replies to a question from the committee were published"):
+        assert not is_end_marker(sentence), sentence
 
 
 def test_metadata_lines() -> None:
@@ -524,6 +528,12 @@ def test_a_fused_menu_line_is_not_prose() -> None:
     brands = ("The iPhone maker said on Tuesday that its YouTube channel and its PlayStation "
               "partnership had both grown faster than analysts in the city had expected.")
     assert label_block(brands, EN)[0] is Label.PROSE
+    # Names and brands as dense as a menu's joins, in sentences: prose still.
+    for sentence in ("McDonald's and McKinsey executives met LeBron James and DeSantis aides "
+                     "on Tuesday.",
+                     "Apple's new iPhone, iPad and MacBook models will ship with iOS updates, "
+                     "and PayPal will follow."):
+        assert label_block(sentence, EN)[0] is Label.PROSE, sentence
 
 
 def test_a_footer_menu_ending_in_a_fused_menu_does_not_join_the_body() -> None:
@@ -564,5 +574,7 @@ def test_a_code_listing_after_the_prose_is_the_body() -> None:
 def test_a_list_of_rules_ending_in_semicolons_is_not_code() -> None:
     for line in ("does not correspond with the subject of the post;",
                  "contains insults or messages expressing disrespect to Sputnik;",
-                 "Price: $299", "Home > News > World", "Call us (919) 277-0150"):
+                 "Price: $299", "Home > News > World", "Call us (919) 277-0150",
+                 "except where required by law;", "return to the main page for more",
+                 "import duties rose again"):
         assert not rules.looks_like_code(line), line

@@ -91,6 +91,8 @@ class Checkpoint:
 # A backfill input named so (standard input) belongs to one run alone: no checkpoint resumes
 # it, so a later run may take its ingests over (see `Store.accept`).
 ONE_RUN_INPUT = "-:"
+# An ingest in one of these states is still to be processed (or being processed).
+OPEN_STATES = ("queued", "processing")
 
 
 @dataclass(frozen=True, slots=True)

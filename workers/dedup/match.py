@@ -169,8 +169,10 @@ def still_one_story(text: str, other: str, config: MatchConfig = DEFAULT_MATCH) 
     shared when `SHARED_LINE_INSIDE` of its shingles (each line shingled on its own, so a short
     line is one shingle) are the other text's."""
     own, theirs = _line_shingles(text), _line_shingles(other)
-    own_all = set().union(*own.values())
-    theirs_all = set().union(*theirs.values())
+    # With the whole text's shingles too: a line joining several of the other's lines holds
+    # shingles that cross their ends.
+    own_all = set().union(shingles(text), *own.values())
+    theirs_all = set().union(shingles(other), *theirs.values())
     a = _rest(own, theirs_all)
     b = _rest(theirs, own_all)
     if not a or not b:  # one of them lies wholly inside the other
@@ -186,7 +188,8 @@ def _line_shingles(text: str) -> dict[str, set[str]]:
 
 
 def _rest(lines: dict[str, set[str]], other: set[str]) -> set[str]:
-    """The shingles of the lines that do not lie inside `other`, the rest read as one text."""
+    """The shingles of the lines that do not lie inside `other`, the rest read as one text (a
+    line without shingles, punctuation only, says nothing and is set aside)."""
     rest = [line for line, own in lines.items()
             if len(own & other) < SHARED_LINE_INSIDE * len(own)]
     return shingles("\n".join(rest))

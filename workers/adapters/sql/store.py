@@ -46,6 +46,7 @@ from canonry.workers.dedup.fingerprint import (
 from canonry.workers.dedup.lsh import IndexEntry, SignatureBlock
 from canonry.workers.ports import (
     ONE_RUN_INPUT,
+    OPEN_STATES,
     Checkpoint,
     Decision,
     Event,
@@ -56,8 +57,6 @@ from canonry.workers.ports import (
     UrlDocument,
 )
 from canonry.workers.urls import url_key
-
-OPEN_STATES = ("queued", "processing")
 
 
 def utcnow() -> datetime:
@@ -141,9 +140,9 @@ class SqlStore:
     async def backfill_outcomes(self, inputs: Collection[str], open_only: bool = False
                                 ) -> dict[tuple[str, str], int]:
         """(status, match or error code) → count, over the ingests of these backfill inputs
-        (only the unfinished ones with `open_only`): one query, covered by
-        `ix_ingests_backfill_input`, whose parameters are the input names however many ingests
-        they hold."""
+        (only the unfinished ones with `open_only`): one query whose parameters are the input
+        names however many ingests they hold; the full count is read from
+        `ix_ingests_backfill_input` alone, an `open_only` poll reads only the open rows."""
         query = (select(ingests.c.status, ingests.c.match, ingests.c.error_code, func.count())
                  .where(ingests.c.backfill_input.in_(list(inputs)))
                  .group_by(ingests.c.status, ingests.c.match, ingests.c.error_code))
@@ -437,7 +436,10 @@ async def _tag_known(conn: AsyncConnection, found: Sequence[Row[Any]], backfill_
     if not taken:
         return
     # These rows may be in a worker's decision batch: locked, as it locks them, after the
-    # decision lock (`serialize_decisions`), so the two cannot deadlock.
+    # decision lock (`serialize_decisions`), so the two cannot deadlock. Taking it after this
+    # transaction's INSERT keeps the lock order all the same: the INSERT locked only its own
+    # new rows, which no other transaction sees yet (ON CONFLICT DO NOTHING locks no existing
+    # row). Only a batch that re-reads known, untagged ingests waits for the decision lock.
     await serialize_decisions(conn)
     await conn.execute(
         update(ingests)
