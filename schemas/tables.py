@@ -10,7 +10,9 @@
 - `provenance`: every copy of a story (one row per ingest).
 - `url_aliases`: every address a document is found by — each copy's own URL and the links its
   HTML declares for itself — keyed by the digest of the URL's normal form.
-- `signatures`: the MinHash of each canonical text; the LSH index is derived from these.
+- `signatures`: the MinHash of each canonical text; the LSH index is derived from these. The
+  signature reads the body as found on the page alone; where the learned boilerplate trimmed
+  the published text, `match_text` keeps what it read (the same-site check compares it too).
 - `outbox`: one event per change (document created, updated, a duplicate added), written in the
   transaction of the change, keyed by its `change_seq`; GET /events and the Redis event stream
   are fed from it, so an event exists exactly when its change does.
@@ -143,6 +145,9 @@ signatures = Table(
     Column("hashvalues", LargeBinary, nullable=False),
     Column("size", Integer, nullable=False),
     Column("seen_at", Float, nullable=False),
+    # The text the signature was taken from when it is not `documents.text`: the body before
+    # the source's learned boilerplate trimmed lines from the published text (0007).
+    Column("match_text", Text),
 )
 Index("ix_signatures_seen_at", signatures.c.seen_at)
 

@@ -5,12 +5,18 @@ survives."""
 
 from __future__ import annotations
 
-from aiohttp.test_utils import TestClient
+from pathlib import Path
 
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from canonry.schemas.tables import documents
 from canonry.service.config import Settings
 from canonry.service.keys import QUEUE
+from canonry.service.migrations import upgrade
 from canonry.service.operations import reclean
 from canonry.service.worker_process import drained
+from canonry.workers.adapters.sql.store import SqlStore
 from canonry.workers.clean.chrome import ChromeModel
 from canonry.workers.worker import WorkerOptions
 from tests import synthetic
@@ -86,3 +92,49 @@ async def test_copies_of_one_story_do_not_teach_its_lines_as_chrome(settings: Se
     matches = [rows[a["url"]]["match"] for a in articles]
     assert matches == ["new"] + ["exact"] * 7
     assert len({rows[a["url"]]["document_id"] for a in articles}) == 1
+
+
+async def test_decisions_do_not_depend_on_what_the_model_had_learned(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The same articles decided in one batch (the model knows nothing yet) and one at a time
+    (it learns the site's promo line on the way) get the same verdicts and documents: matching
+    reads the page alone, and the learned line is only trimmed from the published text. A
+    resumed backfill or another worker count changes batch boundaries the same way; before,
+    the page sent again was no longer its own exact copy once the model had learned."""
+    promo = "Support local news today"
+    articles = []
+    for n in range(6):
+        body = synthetic.story(5000 + n).split("\n\n")
+        articles.append({"url": f"https://courier.example/{n}", "source": "courier",
+                         "text": "\n\n".join([*body[:3], promo, *body[3:]])})
+    articles.append({**articles[0], "url": "https://courier.example/0-again"})
+    batched = await run(settings, articles, WorkerOptions(concurrency=1, batch_size=100))
+    one_at_a_time = Settings.from_env({}, database_url=f"sqlite+aiosqlite:///{tmp_path}/1.db")
+    await upgrade(one_at_a_time.database_url)
+    single = await run(one_at_a_time, articles, WorkerOptions(concurrency=1, batch_size=1))
+
+    # The precondition: taken one at a time, the model learned the line and trimmed it.
+    last = single[articles[5]["url"]]["document_id"]
+    assert promo not in (await stored_texts(one_at_a_time))[last]
+    assert promo in (await stored_texts(settings))[batched[articles[5]["url"]]["document_id"]]
+    store = SqlStore.connect(one_at_a_time.database_url)
+    try:  # what the same-site check compares is the untrimmed body, as the signature's
+        assert promo in (await store.canonical_texts([last]))[last][1]
+    finally:
+        await store.close()
+    verdicts = {url: (row["match"], row["similarity"]) for url, row in batched.items()}
+    assert verdicts == {url: (row["match"], row["similarity"]) for url, row in single.items()}
+    assert verdicts[articles[-1]["url"]] == ("exact", 1.0)
+    for rows in (batched, single):
+        assert rows[articles[-1]["url"]]["document_id"] == rows[articles[0]["url"]]["document_id"]
+        assert len({row["document_id"] for row in rows.values()}) == 6
+
+
+async def stored_texts(settings: Settings) -> dict[str, str]:
+    store = SqlStore.connect(settings.database_url)
+    try:
+        async with store.engine.connect() as conn:
+            return dict((await conn.execute(select(documents.c.id, documents.c.text))).all())
+    finally:
+        await store.close()

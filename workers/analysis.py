@@ -80,10 +80,10 @@ def analyse(article: RawArticle, chrome: ChromeModel | None,
             extract_fn: ExtractFn = extract_page) -> AnalysisResult:
     try:
         extracted, line_keys = extract_fn(article, chrome)
-        if not extracted.text.strip():
+        if not extracted.match_text.strip():
             return AnalysisError(EMPTY_AFTER_CLEANING,
                                  "no article text is left after removing boilerplate", True)
-        return Analysis(extracted, fingerprint(extracted.text), line_keys)
+        return Analysis(extracted, fingerprint(extracted.match_text), line_keys)
     except Exception as exc:  # a bug this article triggers: retried, then dead-lettered
         return AnalysisError(PIPELINE_ERROR, f"{type(exc).__name__}: {exc}", False)
 

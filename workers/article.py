@@ -28,6 +28,10 @@ class Extracted:
     repeated blocks, no captions or credits. It is empty when nothing article-like was found.
     `links` are the addresses an HTML page declares for itself, as (kind, absolute URL):
     kind "canonical", "og:url" or "amphtml".
+    `untrimmed` is the body before the boilerplate learned from the source's other pages
+    trimmed lines out of it (None: nothing was trimmed). Every match decision reads
+    `match_text`, a function of the page alone, so a story's documents do not depend on what
+    the model had learned when its copies were processed (timing, batch boundaries).
     """
 
     text: str
@@ -35,6 +39,12 @@ class Extracted:
     language: str | None = None
     published_at: datetime | None = None
     links: tuple[tuple[str, str], ...] = ()
+    untrimmed: str | None = None
+
+    @property
+    def match_text(self) -> str:
+        """The body the fingerprint and the same-site check read: the page's alone."""
+        return self.text if self.untrimmed is None else self.untrimmed
 
 
 def source_of(article: RawArticle) -> str:

@@ -342,7 +342,7 @@ class Worker:
 
     def _storable(self, analysis: Analysis) -> Analysis | AnalysisError:
         """A text past the stored maximum fails for good: retrying cleans it the same way."""
-        length, limit = len(analysis.extracted.text), self.options.max_text_chars
+        length, limit = len(analysis.extracted.match_text), self.options.max_text_chars
         if length <= limit:
             return analysis
         return AnalysisError(TOO_LONG, f"the clean text has {length} characters; at most {limit} "
@@ -385,7 +385,8 @@ class Worker:
             c.document_id for it in open_items for c in indexed[id(it)]
             if verified_similarity(score(it.analysis.fingerprint, c), DEFAULT_MATCH)
             is not None})
-        texts.update((it.own_id, (it.ingest.url, it.analysis.extracted.text)) for it in items)
+        texts.update((it.own_id, (it.ingest.url, it.analysis.extracted.match_text))
+                     for it in items)
         batch_new = BandIndex()  # the new stories of this batch, as they are decided
         rivals = BandIndex()  # entries other workers claimed, met while claiming
         todo = open_items
@@ -417,7 +418,7 @@ class Worker:
     @staticmethod
     def _verdict(item: _Item, pool: list[IndexEntry], prior: UrlDocument | None,
                  texts: dict[str, tuple[str, str]]) -> Verdict:
-        fp, text = item.analysis.fingerprint, item.analysis.extracted.text
+        fp, text = item.analysis.fingerprint, item.analysis.extracted.match_text
         site = publisher_of(item.ingest.url)
 
         def confirm(entry: IndexEntry) -> bool:

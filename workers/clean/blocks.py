@@ -2,9 +2,9 @@
 
 1. drop what the page repeats (seed 002 pastes its whole body twice, in two quote styles);
 2. drop truncated teasers followed by their full line, and caption + photo-credit units;
-3. label the blocks and take the body's run of prose (`body.py`), with learned chrome (if any)
-   labelled as boilerplate;
-4. inside the run keep prose and the short lines it encloses (subheadings, pull quotes).
+3. label the blocks and take the body's run of prose (`body.py`);
+4. inside the run keep prose and the short lines it encloses (subheadings, pull quotes); the
+   source's learned chrome (if any) then trims the published text, never the body's place.
 """
 
 from __future__ import annotations
@@ -228,7 +228,6 @@ class Verdict(Enum):
 
 # A block inside the run that its label keeps out.
 _LABEL_VERDICT = {
-    Label.CHROME: Verdict.LEARNED_CHROME,
     Label.BOILER: Verdict.BOILERPLATE,
     Label.END: Verdict.END_MARKER,
     Label.LINKS: Verdict.LINKS,
@@ -240,13 +239,21 @@ _LABEL_VERDICT = {
 class Cleaned:
     """The body's paragraphs, and the lines above it (where a plain-text title sits), as
     written; `paragraph_keys` and `before_keys` are their normalised forms. `verdicts` has one
-    entry per block given to `clean_blocks`, in order."""
+    entry per block given to `clean_blocks`, in order. `learned` holds the positions in
+    `paragraphs` of the lines the source's learned boilerplate trims from the published text
+    (`published`); the body itself was found without it."""
 
     paragraphs: list[str]
     before: list[str]
     paragraph_keys: list[str] = field(default_factory=list)
     before_keys: list[str] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    learned: frozenset[int] = frozenset()
+
+    @property
+    def published(self) -> list[str]:
+        """The paragraphs without those the learned boilerplate trims."""
+        return [p for i, p in enumerate(self.paragraphs) if i not in self.learned]
 
 
 def clean_blocks(
@@ -255,7 +262,12 @@ def clean_blocks(
     options: CleanOptions = DEFAULT_OPTIONS,
     is_chrome: Callable[[str], bool] | None = None,
 ) -> Cleaned:
-    """The article body's paragraphs, in order; empty when nothing article-like is found."""
+    """The article body's paragraphs, in order; empty when nothing article-like is found.
+
+    `is_chrome` (the source's learned boilerplate) only trims lines from the body found
+    without it, and never all of them: what the model knows depends on which of the source's
+    pages were processed first, and where the body lies must not (the fingerprint is taken
+    from the untrimmed body, so a story's copies match however the model stood)."""
     verdicts = [Verdict.KEPT] * len(blocks)
     alive = list(range(len(blocks)))  # index in `blocks` of each block still in `work`
     work = list(blocks)
@@ -272,7 +284,7 @@ def clean_blocks(
             work, alive = without(work, drop), without(alive, drop)
     stop = rules.stopwords(language)
     pseudo_body = pseudo_paragraph_options(options.body)
-    labels = [label_block(b.norm, stop, pseudo_body if b.pseudo else options.body, is_chrome)
+    labels = [label_block(b.norm, stop, pseudo_body if b.pseudo else options.body)
               for b in work]
     norms = [b.norm for b in work]
     labels = mark_data_runs(norms, labels, options.body)
@@ -290,11 +302,14 @@ def clean_blocks(
             verdicts[alive[n]] = _LABEL_VERDICT.get(labels[n][0], Verdict.NOT_PROSE)
     if start == end:
         return Cleaned([], [b.text for b in work], [], [b.norm for b in work], verdicts)
-    body = [
-        b
-        for b, (label, _) in zip(work[start:end], labels[start:end], strict=True)
-        if label in options.keep
-    ]
+    kept = [n for n in range(start, end) if labels[n][0] in options.keep]
+    body = [work[n] for n in kept]
+    learned = frozenset(i for i, b in enumerate(body) if is_chrome is not None
+                        and is_chrome(b.norm))
+    if len(learned) == len(body):
+        learned = frozenset()  # a body the model would empty is kept whole: it is the article
+    for i in learned:
+        verdicts[alive[kept[i]]] = Verdict.LEARNED_CHROME
     before = work[:start]
     return Cleaned([b.text for b in body], [b.text for b in before],
-                   [b.norm for b in body], [b.norm for b in before], verdicts)
+                   [b.norm for b in body], [b.norm for b in before], verdicts, learned)

@@ -9,7 +9,7 @@ lists and footers at either side fall away.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -21,7 +21,6 @@ class Label(Enum):
     PROSE = "prose"
     SHORT = "short"
     BOILER = "boiler"
-    CHROME = "chrome"  # lines this source prints on many pages: dropped, cheap to cross
     META = "meta"  # datelines, reading times: dropped, but cheap to cross (they sit in articles)
     END = "end"  # the article is over: comments, bios, "you may also like"
     LINKS = "links"  # a box of links opens: at the end, or inside the body
@@ -99,7 +98,6 @@ def label_block(
     text: str,
     stop: frozenset[str],
     options: BodyOptions = DEFAULT_BODY,
-    is_chrome: Callable[[str], bool] | None = None,
 ) -> tuple[Label, float]:
     """The label of one block and its weight in words."""
     weight = _weight(text)
@@ -107,8 +105,6 @@ def label_block(
         return Label.END, weight
     if rules.is_links_marker(text):
         return Label.LINKS, weight
-    if is_chrome is not None and is_chrome(text):
-        return Label.CHROME, weight
     if rules.is_date_line(text) or rules.READING_TIME.match(text):
         return Label.META, weight
     if (weight < 40 and rules.is_boilerplate(text)) or rules.is_share_bar(text):
@@ -199,7 +195,7 @@ def _score(label: Label, weight: float, options: BodyOptions) -> float:
         return weight - options.prose_cost
     if label is Label.DATA:
         return weight * options.data_discount
-    if label in (Label.SHORT, Label.META, Label.CHROME):
+    if label in (Label.SHORT, Label.META):
         return -options.short_cost
     if label is Label.BOILER:
         return -options.boiler_cost

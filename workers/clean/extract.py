@@ -148,7 +148,8 @@ def _extract_page(
         whole = clean_blocks(page.visible, page_language, VISIBLE_OPTIONS, is_chrome)
         if holds_more(whole.paragraph_keys, cleaned.paragraph_keys):
             page, cleaned = replace(page, blocks=page.visible, from_html=False), whole
-    text = "\n\n".join(cleaned.paragraphs)
+    untrimmed = "\n\n".join(cleaned.paragraphs)
+    text = "\n\n".join(cleaned.published) if cleaned.learned else untrimmed
     title = tidy_line(article.title) if article.title and normalize_line(article.title) else None
     if not title:
         title = page.title
@@ -164,5 +165,6 @@ def _extract_page(
         if body_sample != page_sample:
             language = detect_language(body_sample) or page_language
     extracted = Extracted(text=text, title=title, language=language,
-                          published_at=page.published_at, links=page.links)
+                          published_at=page.published_at, links=page.links,
+                          untrimmed=untrimmed if cleaned.learned else None)
     return extracted, page, cleaned

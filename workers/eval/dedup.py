@@ -120,7 +120,8 @@ def _prepare(
     rows = load_articles(path, limit)
     fn = extract_fn or _default_extract()
     t0 = time.perf_counter()
-    texts = [fn(_to_raw(row)).text for row in progress(rows, "eval dedup: cleaning", len(rows))]
+    texts = [fn(_to_raw(row)).match_text
+             for row in progress(rows, "eval dedup: cleaning", len(rows))]
     t1 = time.perf_counter()
     fps = [fingerprint(text, minhash) for text in texts]
     t2 = time.perf_counter()
@@ -255,10 +256,10 @@ def _with_learned_chrome(
             t0 = time.perf_counter()
             extracted, line_keys = extract_page(raw, model)
             t1 = time.perf_counter()
-            fp = fingerprint(extracted.text, minhash)
+            fp = fingerprint(extracted.match_text, minhash)
             cleaning[0] += t1 - t0
             cleaning[1] += time.perf_counter() - t1
-            texts.append(extracted.text)
+            texts.append(extracted.match_text)
             pages.append((source_of(raw), line_keys))
             yield fp
 

@@ -205,7 +205,11 @@ class SqlStore:
         if not document_ids:
             return {}
         async with self.engine.connect() as conn:
-            rows = await conn.execute(select(documents.c.id, documents.c.url, documents.c.text)
+            # The text the signature was taken from: the untrimmed one, where learned
+            # boilerplate trimmed the stored text (the same-site check compares page alone).
+            text = func.coalesce(signatures.c.match_text, documents.c.text)
+            rows = await conn.execute(select(documents.c.id, documents.c.url, text)
+                                      .join(signatures, signatures.c.document_id == documents.c.id)
                                       .where(documents.c.id.in_(list(document_ids))))
             return {document_id: (url, text) for document_id, url, text in rows}
 
@@ -300,14 +304,17 @@ class SqlStore:
         async with self._writing() as conn:
             await serialize_decisions(conn)
             current = (await conn.execute(
-                select(documents.c.text, documents.c.version).where(documents.c.id == document_id)
+                select(documents.c.text, documents.c.version, signatures.c.text_hash)
+                .join(signatures, signatures.c.document_id == documents.c.id)
+                .where(documents.c.id == document_id)
             )).first()
-            if current is None or current.text == extracted.text:
+            if current is None or (current.text, current.text_hash) == (extracted.text,
+                                                                        fp.text_hash):
                 return False
             if await _text_hash_owner(conn, fp.text_hash) not in (None, document_id):
                 return False  # another document already has exactly this text
             await conn.execute(update(signatures).where(signatures.c.document_id == document_id)
-                               .values(_signature_values(fp)))
+                               .values(_signature_values(fp, extracted)))
             seq = await _last_change_seq(conn) + 1
             await conn.execute(update(documents).where(documents.c.id == document_id).values(
                 text=extracted.text, version=current.version + 1, updated_at=now,
@@ -370,7 +377,7 @@ class SqlStore:
         """Signatures of documents first seen since `seen_since`: what the LSH index holds."""
         async with self.engine.connect() as conn:
             result = await conn.execute(
-                select(signatures).where(signatures.c.seen_at >= seen_since)
+                select(*_INDEX_COLUMNS).where(signatures.c.seen_at >= seen_since)
                 .order_by(signatures.c.seen_at)
             )
             return [_index_entry(row) for row in result]
@@ -394,7 +401,8 @@ class SqlStore:
             return []
         async with self.engine.connect() as conn:
             result = await conn.execute(
-                select(signatures).where(signatures.c.document_id.in_(list(document_ids))))
+                select(*_INDEX_COLUMNS)
+                .where(signatures.c.document_id.in_(list(document_ids))))
             return [_index_entry(row) for row in result]
 
 
@@ -403,6 +411,11 @@ _INGEST_COLUMNS = (
     ingests.c.html, ingests.c.language, ingests.c.published_at, ingests.c.received_at,
     ingests.c.attempts,
 )
+
+
+# What an index entry needs (not `match_text`, a whole text where there is one).
+_INDEX_COLUMNS = (signatures.c.document_id, signatures.c.text_hash, signatures.c.hashvalues,
+                  signatures.c.size, signatures.c.seen_at)
 
 
 def _index_entry(row: Any) -> IndexEntry:
@@ -459,9 +472,9 @@ def _ingest_row(item: NewIngest, backfill_input: str | None = None) -> dict[str,
     }
 
 
-def _signature_values(fp: Fingerprint) -> dict[str, Any]:
+def _signature_values(fp: Fingerprint, extracted: Extracted) -> dict[str, Any]:
     return {"text_hash": fp.text_hash, "hashvalues": encode_hashvalues(fp.hashvalues),
-            "size": fp.size}
+            "size": fp.size, "match_text": extracted.untrimmed}
 
 
 async def _text_hash_owner(conn: AsyncConnection, text_hash: str) -> str | None:
@@ -502,7 +515,7 @@ _SIGNATURE_REPLACED = (
     update(signatures)
     .where(signatures.c.document_id == bindparam("b_id"))
     .values(text_hash=bindparam("b_text_hash"), hashvalues=bindparam("b_hashvalues"),
-            size=bindparam("b_size"))
+            size=bindparam("b_size"), match_text=bindparam("b_match_text"))
 )
 
 
@@ -602,7 +615,8 @@ class _BatchWrite:
             "provenance_count": 0,  # counted with the provenance rows, as for copies
             "change_seq": 0,
         }
-        self.new_signatures[doc_id] = {"document_id": doc_id, **_signature_values(fp),
+        self.new_signatures[doc_id] = {"document_id": doc_id,
+                                       **_signature_values(fp, extracted),
                                        "seen_at": ingest.received_at.timestamp()}
 
     def _copy(self, decision: Decision, versions: dict[str, int],
@@ -618,7 +632,7 @@ class _BatchWrite:
                    canonical_ingest_id=ingest.id)
         if title := ingest.title or extracted.title:
             row["title"] = title
-        signature = {**_signature_values(fp)}
+        signature = _signature_values(fp, extracted)
         if doc_id in self.new_signatures:
             self.new_signatures[doc_id].update(signature)
         else:
@@ -645,7 +659,8 @@ class _BatchWrite:
         if self.replaced_signatures:
             await conn.execute(_SIGNATURE_REPLACED, [
                 {"b_id": doc_id, "b_text_hash": v["text_hash"], "b_hashvalues": v["hashvalues"],
-                 "b_size": v["size"]} for doc_id, v in self.replaced_signatures.items()
+                 "b_size": v["size"], "b_match_text": v["match_text"]}
+                for doc_id, v in self.replaced_signatures.items()
             ])
         copies = [(doc_id, row) for doc_id, row in self.changed.items() if "text" not in row]
         upgraded = [(doc_id, row) for doc_id, row in self.changed.items() if "text" in row]
