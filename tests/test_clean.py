@@ -453,6 +453,32 @@ def test_boilerplate_cues_find_what_the_full_pattern_finds() -> None:
         assert is_boilerplate(line) == bool(full.search(line)), line
 
 
+def test_a_cookie_consent_panel_is_not_the_body() -> None:
+    # The panel's prose (what each category of cookie does) outweighed a short body, or a copy
+    # of the page that lost its tail; articles that mention cookies stay prose.
+    panel = [
+        "We use cookies on our website to give you the most relevant experience by remembering "
+        "your preferences and repeat visits.",
+        "Necessary cookies are absolutely essential for the website to function properly. These "
+        "cookies ensure basic functionalities and security features of the website, anonymously.",
+        "Functional cookies help to perform certain functionalities like sharing the content of "
+        "the website on social media platforms, collecting feedbacks, and other features.",
+        "Performance cookies are used to understand and analyze the key performance indexes of "
+        "the website which helps in delivering a better user experience for the visitors.",
+        "This cookie is set by GDPR Cookie Consent plugin. The cookie is used to store the user "
+        "consent for the cookies in the category Analytics and other categories as well.",
+        "Cookie Settings",
+    ]
+    assert all(is_boilerplate(line) for line in panel)
+    prose = ("Apps that use cookies or send marketing communications must follow PECR in the UK, "
+             "the regulator said on Tuesday.")
+    assert not is_boilerplate(prose)
+    body = [prose, "The rules apply to every company that sells to British customers online, "
+            "whether or not it has an office in the country, officials added."]
+    page = parse_text("\n\n".join([*body, "Leave a Reply", *panel]))
+    assert clean_blocks(page.blocks, "en").paragraphs == body
+
+
 def test_caption_tail_cue_characters() -> None:
     for line in ["Smoke rises over the city. REUTERS/Khalil Ashawi", "Fans (Getty Images)",
                  "A protest in Syria [Anadolu]", "The mayor. Photo credit: City Hall",

@@ -295,7 +295,7 @@ def extend_run(labels: Sequence[tuple[Label, float]], span: tuple[int, int],
     """The run joined with the prose beside it across a stretch of subheadings, list items or
     table rows, however long: a long article with a table of contents or a list in its middle
     is one body, not two runs competing (a copy that lost its tail would otherwise pick the
-    other half). The stretch must hold no marker (boilerplate, learned chrome, links, end), and
+    other half). The stretch must hold no marker (boilerplate, links, end), and
     the prose joined must be worth `options.join_words` and a `join_share` of the run: a
     sidebar's teaser or a header's tagline beside a body is small beside it."""
     start, end = span

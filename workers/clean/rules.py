@@ -154,6 +154,15 @@ _BOILERPLATE_PHRASE = re.compile(
         \ball\s+rights\s+reserved\b
       | \b(?:this|our)\s+(?:web)?site\s+uses\s+cookies\b
       | \bcookie\s+policy\b
+      # A consent panel: its settings, its categories ("Functional cookies help to ..."), what
+      # each cookie does. Its prose outweighed a short body, or a copy that lost its tail; no
+      # labelled body line of either dev set says so (where "apps that use cookies" does).
+      | \bcookies?\s+(?:consent|settings|preferences|banner|notice)\b
+      | \b(?:necessary|functional|performance|analytic(?:s|al)|advertisement|advertising
+           |marketing|targeting|essential)\s+cookies\b
+      | \bcookies?\s+(?:is|are)\s+(?:used|set|stored)\b
+      | \bwe\s+use\s+cookies\b
+      | \b(?:accept|reject|manage)\s+(?:all\s+)?cookies\b
       | \bprivacy\s+policy\b
       | \bterms\s+(?:of\s+(?:use|service)|and\s+conditions)\b
       | \[email\s*protected\]
