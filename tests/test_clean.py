@@ -165,11 +165,19 @@ def test_tails_are_end_markers() -> None:
         "15 Replies to “Open-sourcing CORE One CAD Files”",  # WordPress's comment heading
         "2 Responses to \"Holiday Gift Guide\"",
         "12 thoughts on “Forget Paper”",
+        "Добавить комментарий Отменить ответ",  # "Leave a comment Cancel reply"
+        "Lascia un commento",
     ):
         assert is_end_marker(line), line
     # Boxes of links also sit inside bodies: a weaker signal of their own.
-    for line in ("Related Stories", "More Washington Examiner", "Also read:"):
+    for line in ("Related Stories", "More Washington Examiner", "Also read:",
+                 "Most Popular View all", "Вам также может быть интересно", "Читайте также:",
+                 "Lesen Sie auch:"):
         assert is_links_marker(line) and not is_end_marker(line), line
+    # A link's bare label is boilerplate; a sentence that starts alike is not.
+    assert is_boilerplate("Read More") and is_boilerplate("View all")
+    assert not is_boilerplate("Read more about the plan in the council's report.")
+    assert not is_links_marker("The jury did not see all of the evidence, the judge said.")
     assert not is_end_marker(P1)
     assert not is_end_marker("Hard going")
     # Only the comment heading's own shape, with its quoted title, ends the article.

@@ -85,7 +85,8 @@ END_MARKER = re.compile(
       | \d+\s+(?:comments?|responses?|replies|thoughts\s+on\b.*)
       | \d+\s+(?:responses?|replies)\s+to\s+["“”«»„].+  # WordPress's "12 Replies to “Title”"
       | (?:\w+\s+){0,3}(?:comments?|comentários|comentarios|kommentare|commentaires|commenti
-         |комментарии|комментариев|댓글|评论|コメント)(?:\s+\w+){0,2}
+         |комментарии|комментариев|комментарий|коментарі|kommentar|commentaire|commento
+         |comentario|comentário|댓글|评论|コメント)(?:\s+\w+){0,2}
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -103,6 +104,10 @@ LINKS_MARKER = re.compile(
       | don'?t\s+miss\b.{0,20}
       | see\s+also\s*:?
       | more\s+(?:from|in|on|about)?\s*\S+(?:\s+\S+){0,3}   # "More World", "More in Politics"
+      | (?:\S+\s+){0,3}(?:view|see|show)\s+all               # "Most Popular View all"
+      | (?:вам\s+)?(?:также\s+)?(?:может\s+быть\s+интересно|читайте\s+также|похожие\s+\w+)
+      | (?:lesen\s+sie\s+auch|vous\s+aimerez\s+aussi|à\s+lire\s+aussi|leia\s+também
+         |te\s+puede\s+interesar|lee\s+también|leggi\s+anche)\b.{0,20}
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -141,6 +146,7 @@ _BOILERPLATE_LINE = re.compile(
         (?:advertisement|advertising|sponsored(?:\s+content)?|ad)$
       | (?:posted|published|updated|last\s+updated)\s*(?:by|on|at|:)\b
       | (?:share|shares|tweet|email|print|reply|menu|search|home|login|log\s+in|sign\s+in)$
+      | (?:read|view|see|show|load)\s+(?:more|all)$          # a link's label
       | (?:follow\s+us|connect\s+with\s+us)\b
       | (?:read|see|watch|listen)\s+(?:more|also)\s*:     # an inline link to another story
       | citation\s*:
