@@ -178,6 +178,11 @@ def test_tails_are_end_markers() -> None:
     assert is_boilerplate("Read More") and is_boilerplate("View all")
     assert not is_boilerplate("Read more about the plan in the council's report.")
     assert not is_links_marker("The jury did not see all of the evidence, the judge said.")
+    # "More <section>" opens a box of links; a list item comparing, or a slogan, does not (a
+    # review's "Cons:" list, "More expensive than other options", cut the review at its first).
+    assert is_links_marker("More in Politics") and is_links_marker("More Washington Examiner")
+    for item in ("More expensive than other options", "More posts ≠ more subscribers."):
+        assert not is_links_marker(item), item
     assert not is_end_marker(P1)
     assert not is_end_marker("Hard going")
     # Only the comment heading's own shape, with its quoted title, ends the article.

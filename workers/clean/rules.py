@@ -103,7 +103,9 @@ LINKS_MARKER = re.compile(
       | explore\s+further
       | don'?t\s+miss\b.{0,20}
       | see\s+also\s*:?
-      | more\s+(?:from|in|on|about)?\s*\S+(?:\s+\S+){0,3}   # "More World", "More in Politics"
+      # "More World", "More in Politics"; not a comparison ("More expensive than Audible") nor
+      # a sentence ("More posts ≠ more subscribers."), which list items and slogans are.
+      | more\s+(?!.*\bthan\b)(?:from|in|on|about)?\s*\S+(?:\s+\S+){0,3}(?<!\w[.!?,])
       | (?:\S+\s+){0,3}(?:view|see|show)\s+all               # "Most Popular View all"
       | (?:вам\s+)?(?:также\s+)?(?:может\s+быть\s+интересно|читайте\s+также|похожие\s+\w+)
       | (?:lesen\s+sie\s+auch|vous\s+aimerez\s+aussi|à\s+lire\s+aussi|leia\s+também
