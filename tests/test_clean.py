@@ -21,6 +21,7 @@ from canonry.workers.clean.rules import (
     is_boilerplate,
     is_date_line,
     is_end_marker,
+    is_legal_notice,
     is_links_marker,
     starts_like_headline,
     stopwords,
@@ -489,6 +490,31 @@ def test_a_cookie_consent_panel_is_not_the_body() -> None:
     body = [prose, "The rules apply to every company that sells to British customers online, "
             "whether or not it has an office in the country, officials added."]
     page = parse_text("\n\n".join([*body, "Leave a Reply", *panel]))
+    assert clean_blocks(page.blocks, "en").paragraphs == body
+
+
+def test_a_legal_footer_is_boilerplate_however_long() -> None:
+    # Trademark and market-data notices run past the 40 words the phrase rules judge; a footer
+    # of them tied with a short story's cut copy. Prose that uses the words stays prose.
+    notices = [
+        "Most stock quote data provided by BATS. Market indices are shown in real time, except "
+        "for the DJIA, which is delayed by two minutes. All times are ET. Disclaimer. Quotes "
+        "delayed at least 15 minutes. Market Data provided by Interactive Data, with fundamental "
+        "company data provided by Morningstar and factual information from other sources.",
+        "Standard & Poor's and S&P are registered trademarks of Standard & Poor's Financial "
+        "Services LLC and Dow Jones is a registered trademark of Dow Jones Trademark Holdings "
+        "LLC. All content of the Dow Jones branded indices is proprietary to the company and "
+        "licensed to its partners for use in their products and services worldwide.",
+    ]
+    assert all(is_legal_notice(n) for n in notices)
+    for sentence in ("The company said the data was provided by the agency on Monday.",
+                     "He registered trademarks of several brands last year, records show."):
+        assert not is_legal_notice(sentence), sentence
+    body = ["Asian markets were mixed on Tuesday as investors weighed reports that trade talks "
+            "between Washington and Beijing had stalled again over tariffs.",
+            "Japan's Nikkei fell 0.3% while Hong Kong's Hang Seng rose about 1% in early trading, "
+            "after a week of losses that analysts blamed on the trade dispute."]
+    page = parse_text("\n\n".join([*body, "Search", "Terms of Use", *notices]))
     assert clean_blocks(page.blocks, "en").paragraphs == body
 
 

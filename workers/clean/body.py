@@ -107,7 +107,8 @@ def label_block(
         return Label.LINKS, weight
     if rules.is_date_line(text) or rules.READING_TIME.match(text):
         return Label.META, weight
-    if (weight < 40 and rules.is_boilerplate(text)) or rules.is_share_bar(text):
+    if ((weight < 40 and rules.is_boilerplate(text)) or rules.is_share_bar(text)
+            or rules.is_legal_notice(text)):
         return Label.BOILER, weight
     if options.list_items and rules.is_list_item(text):
         # Enclosed by prose it stays (a list inside the article); alone it does not make a body.

@@ -200,6 +200,22 @@ def is_boilerplate(text: str) -> bool:
     return any(cue in lower for cue in _PHRASE_CUES) and bool(_BOILERPLATE_PHRASE.search(text))
 
 
+# A site's legal footer, however long (the phrase rules above only judge lines under 40 words,
+# so a paragraph of prose that mentions a privacy policy stays prose): trademark and market-data
+# notices. A footer of three such paragraphs tied with a short story's cut copy (CNN markets).
+_LEGAL_NOTICE = re.compile(
+    r"\b(?:is|are)\s+(?:a\s+|among\s+the\s+)?(?:federally\s+)?(?:registered\s+)?trademarks?\s+of\b"
+    r"|\bquotes\s+(?:are\s+)?delayed\b|\bmarket\s+data\s+(?:is\s+)?provided\s+by\b",
+    re.IGNORECASE,
+)
+
+
+def is_legal_notice(text: str) -> bool:
+    lower = text.lower()
+    return ("trademark" in lower or "delayed" in lower or "provided" in lower) \
+        and bool(_LEGAL_NOTICE.search(text))
+
+
 # An item of a bulleted list that continues a lead-in sentence ("A comment will be deleted if
 # it:"): it starts in lower case and ends with ";" or ",". Paragraphs of prose start sentences;
 # rules, terms and feature lists are built this way.
