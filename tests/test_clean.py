@@ -577,6 +577,43 @@ def test_a_listicle_with_a_fact_box_after_each_item_is_one_body() -> None:
     assert len(paragraphs & set(broken)) < 4
 
 
+def test_a_guide_of_short_sections_is_one_body_however_much_is_cut() -> None:
+    """Each section of the guide is a heading, a one-line paragraph and a list of prices: it
+    costs the run more than it adds, so the best run ends with the intro unless the stretch
+    after it counts for all the prose it holds. A copy cut after three sections keeps them."""
+    intro = [P1, P2, P3]
+    sections: list[str] = []
+    paragraphs: list[str] = []
+    for n, room in enumerate(("Kitchen", "Bathroom", "Bedroom", "Basement", "Garage"), 1):
+        paragraph = f"The {room.lower()} usually costs more when the plumbing has to be moved."
+        paragraphs.append(paragraph)
+        sections += [f"{n}. {room} renovation costs", paragraph, f"Basic {room}: $10,000",
+                     f"Mid-range {room}: $40,000", f"Luxury {room}: $90,000", "What drives it?"]
+    for cut in (len(sections), 3 * 6):  # the guide, and a copy without its last two sections
+        blocks = _blocks("Home", "Menu", *intro, *sections[:cut], "Leave a Reply", "Nice post!")
+        kept = clean_blocks(blocks, "en").paragraphs
+        assert kept[:3] == intro and "Nice post!" not in kept
+        assert [p for p in kept if p in paragraphs] == paragraphs[: cut // 6]
+        # Counting only the stretch's best-scoring start, the run ends with the intro.
+        best_start = replace(DEFAULT_OPTIONS.body, join_by_prose=False)
+        cut_short = clean_blocks(blocks, "en", replace(DEFAULT_OPTIONS, body=best_start))
+        assert not set(paragraphs) & set(cut_short.paragraphs)
+
+
+def test_teasers_beside_a_body_are_not_joined() -> None:
+    """A list of teasers (a headline, a one-line summary) beside the body across short lines:
+    the summaries hold prose, but little beside the body (under `join_share` of the run)."""
+    teasers = []
+    for topic in ("ceasefire talks", "energy prices", "the local elections"):
+        teasers += [f"What Comes Next For {topic.title()}",
+                    f"Our reporters explain what {topic} could mean for families this winter."]
+    blocks = _blocks(P1, P2, P3, P4, *teasers)
+    assert clean_blocks(blocks, "en").paragraphs == [P1, P2, P3, P4]
+    # The summaries are worth `join_words` together: only their share of the run keeps them out.
+    any_share = replace(DEFAULT_OPTIONS, body=replace(DEFAULT_OPTIONS.body, join_share=0.0))
+    assert clean_blocks(blocks, "en", any_share).paragraphs[-1] == teasers[-1]
+
+
 def test_prose_behind_a_marker_is_not_joined() -> None:
     """Across an end marker ("Related stories") the prose is not the article's."""
     blocks = _blocks(P1, P2, P3, "Related stories", *_toc(3), P4)
