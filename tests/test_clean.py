@@ -170,6 +170,9 @@ def test_tails_are_end_markers() -> None:
         "Lascia un commento",
     ):
         assert is_end_marker(line), line
+    # The singular alone also labels a commentary piece, above or inside its body.
+    for label in ("Kommentar", "Комментарий эксперта", "Il commento del direttore"):
+        assert not is_end_marker(label), label
     # Boxes of links also sit inside bodies: a weaker signal of their own.
     for line in ("Related Stories", "More Washington Examiner", "Also read:",
                  "Most Popular View all", "Вам также может быть интересно", "Читайте также:",
@@ -487,6 +490,9 @@ def test_a_cookie_consent_panel_is_not_the_body() -> None:
     prose = ("Apps that use cookies or send marketing communications must follow PECR in the UK, "
              "the regulator said on Tuesday.")
     assert not is_boilerplate(prose)
+    for recipe in ("Bake for 12 minutes, until the cookies are set around the edges.",
+                   "These are the essential cookies every baker should know by heart."):
+        assert not is_boilerplate(recipe), recipe
     body = [prose, "The rules apply to every company that sells to British customers online, "
             "whether or not it has an office in the country, officials added."]
     page = parse_text("\n\n".join([*body, "Leave a Reply", *panel]))
@@ -508,8 +514,12 @@ def test_a_legal_footer_is_boilerplate_however_long() -> None:
     ]
     assert all(is_legal_notice(n) for n in notices)
     for sentence in ("The company said the data was provided by the agency on Monday.",
-                     "He registered trademarks of several brands last year, records show."):
+                     "He registered trademarks of several brands last year, records show.",
+                     # One notice alone, in a story about the dispute, is prose.
+                     "Taco Tuesday is a registered trademark of Taco John's, which has "
+                     "defended it against restaurants for decades, the court heard."):
         assert not is_legal_notice(sentence), sentence
+    assert is_legal_notice("© 2025 CarTalk. CAR TALK is a trademark of Tappet Brothers LLC.")
     body = ["Asian markets were mixed on Tuesday as investors weighed reports that trade talks "
             "between Washington and Beijing had stalled again over tariffs.",
             "Japan's Nikkei fell 0.3% while Hong Kong's Hang Seng rose about 1% in early trading, "

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from canonry.schemas.tables import documents
+from canonry.schemas.tables import documents, signatures
 from canonry.service.config import Settings
 from canonry.service.keys import QUEUE
 from canonry.service.migrations import upgrade
@@ -60,6 +60,27 @@ async def test_repeated_promo_is_learned_and_recleaned(
     recleaned, version = await document_text(client, articles[0]["url"])
     assert PROMO not in recleaned and version == first_version + 1
     assert recleaned in first.replace("\n\n" + PROMO, "")  # nothing else was lost
+    assert (await reclean(settings, "The Valley Courier"))[1] == 0  # nothing left to change
+
+    # A document stored before schema 0007 had its signature taken from the trimmed text: a
+    # reclean moves the signature to the page's own text, but readers see the same text, so
+    # there is no new version.
+    last_text, last_version = await document_text(client, articles[-1]["url"])
+    found = await (await client.get("/lookup", params={"url": articles[-1]["url"]})).json()
+    store = SqlStore.connect(settings.database_url)
+    try:
+        async with store.engine.begin() as conn:
+            await conn.execute(update(signatures)
+                               .where(signatures.c.document_id == found["document_id"])
+                               .values(text_hash="0" * 64, match_text=None))
+        assert (await reclean(settings, "The Valley Courier"))[1] == 0
+        async with store.engine.connect() as conn:
+            row = (await conn.execute(select(signatures.c.text_hash, signatures.c.match_text)
+                   .where(signatures.c.document_id == found["document_id"]))).one()
+        assert row.text_hash != "0" * 64 and PROMO in (row.match_text or "")
+    finally:
+        await store.close()
+    assert await document_text(client, articles[-1]["url"]) == (last_text, last_version)
 
 
 async def test_wire_paragraph_across_sources_survives(client: TestClient) -> None:

@@ -85,8 +85,15 @@ END_MARKER = re.compile(
       | \d+\s+(?:comments?|responses?|replies|thoughts\s+on\b.*)
       | \d+\s+(?:responses?|replies)\s+to\s+["“”«»„].+  # WordPress's "12 Replies to “Title”"
       | (?:\w+\s+){0,3}(?:comments?|comentários|comentarios|kommentare|commentaires|commenti
-         |комментарии|комментариев|комментарий|коментарі|kommentar|commentaire|commento
-         |comentario|comentário|댓글|评论|コメント)(?:\s+\w+){0,2}
+         |комментарии|комментариев|댓글|评论|コメント)(?:\s+\w+){0,2}
+      # "Leave a comment" in the singular: alone the word also labels a commentary piece
+      # ("Kommentar", "Комментарий эксперта").
+      | (?:добавить|оставить|написать)\s+комментарий\b.{0,30}
+      | (?:lascia|lasciare)\s+un\s+commento\b.{0,30}
+      | (?:deja|dejar|escribe)\s+un\s+comentario\b.{0,30}
+      | (?:deixe|deixar)\s+(?:um|seu)\s+comentário\b.{0,30}
+      | laisser\s+un\s+commentaire\b.{0,30}
+      | kommentar\s+(?:schreiben|hinterlassen|verfassen)\b.{0,30}
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -165,10 +172,12 @@ _BOILERPLATE_PHRASE = re.compile(
       # A consent panel: its settings, its categories ("Functional cookies help to ..."), what
       # each cookie does. Its prose outweighed a short body, or a copy that lost its tail; no
       # labelled body line of either dev set says so (where "apps that use cookies" does).
+      # A category only beside the web's words: "essential cookies" also bake ("until the
+      # cookies are set" is a recipe's).
       | \bcookies?\s+(?:consent|settings|preferences|banner|notice)\b
       | \b(?:necessary|functional|performance|analytic(?:s|al)|advertisement|advertising
            |marketing|targeting|essential)\s+cookies\b
-      | \bcookies?\s+(?:is|are)\s+(?:used|set|stored)\b
+           (?=.*\b(?:website|site|visitors?|users?|browser|consent|gdpr)\b)
       | \bwe\s+use\s+cookies\b
       | \b(?:accept|reject|manage)\s+(?:all\s+)?cookies\b
       | \bprivacy\s+policy\b
@@ -211,9 +220,15 @@ _LEGAL_NOTICE = re.compile(
 
 
 def is_legal_notice(text: str) -> bool:
+    """Two notices in one block, or one beside a copyright line: a footer's. One alone is
+    prose as often ("Taco Tuesday is a registered trademark of Taco John's", in a story about
+    the dispute)."""
     lower = text.lower()
-    return ("trademark" in lower or "delayed" in lower or "provided" in lower) \
-        and bool(_LEGAL_NOTICE.search(text))
+    if not ("trademark" in lower or "delayed" in lower or "provided" in lower):
+        return False
+    notices = len(_LEGAL_NOTICE.findall(text))
+    return notices >= 2 or (notices == 1 and ("©" in text or "all rights reserved" in lower
+                                              or "copyright" in lower))
 
 
 # An item of a bulleted list that continues a lead-in sentence ("A comment will be deleted if

@@ -223,7 +223,8 @@ class SqlStore:
         for url in urls:
             keys.setdefault(url_key(url), []).append(url)
         query = (
-            select(url_aliases.c.url_key, signatures, documents.c.url.label("canonical_url"))
+            select(url_aliases.c.url_key, *_INDEX_COLUMNS,
+                   documents.c.url.label("canonical_url"))
             .select_from(url_aliases
                          .join(documents, documents.c.id == url_aliases.c.document_id)
                          .join(signatures, signatures.c.document_id == documents.c.id))
@@ -315,6 +316,10 @@ class SqlStore:
                 return False  # another document already has exactly this text
             await conn.execute(update(signatures).where(signatures.c.document_id == document_id)
                                .values(_signature_values(fp, extracted)))
+            if current.text == extracted.text:
+                # Only the signature moved (stored before 0007, it was taken from the trimmed
+                # text): readers see the same text, so no new version and no event.
+                return False
             seq = await _last_change_seq(conn) + 1
             await conn.execute(update(documents).where(documents.c.id == document_id).values(
                 text=extracted.text, version=current.version + 1, updated_at=now,
