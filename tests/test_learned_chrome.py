@@ -5,6 +5,8 @@ survives."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
@@ -67,8 +69,7 @@ async def test_repeated_promo_is_learned_and_recleaned(
     # there is no new version.
     last_text, last_version = await document_text(client, articles[-1]["url"])
     found = await (await client.get("/lookup", params={"url": articles[-1]["url"]})).json()
-    store = SqlStore.connect(settings.database_url)
-    try:
+    async with opened_store(settings) as store:
         async with store.engine.begin() as conn:
             await conn.execute(update(signatures)
                                .where(signatures.c.document_id == found["document_id"])
@@ -78,8 +79,6 @@ async def test_repeated_promo_is_learned_and_recleaned(
             row = (await conn.execute(select(signatures.c.text_hash, signatures.c.match_text)
                    .where(signatures.c.document_id == found["document_id"]))).one()
         assert row.text_hash != "0" * 64 and PROMO in (row.match_text or "")
-    finally:
-        await store.close()
     assert await document_text(client, articles[-1]["url"]) == (last_text, last_version)
 
 
@@ -139,11 +138,9 @@ async def test_decisions_do_not_depend_on_what_the_model_had_learned(
     last = single[articles[5]["url"]]["document_id"]
     assert promo not in (await stored_texts(one_at_a_time))[last]
     assert promo in (await stored_texts(settings))[batched[articles[5]["url"]]["document_id"]]
-    store = SqlStore.connect(one_at_a_time.database_url)
-    try:  # what the same-site check compares is the untrimmed body, as the signature's
+    async with opened_store(one_at_a_time) as store:
+        # What the same-site check compares is the untrimmed body, as the signature's.
         assert promo in (await store.canonical_texts([last]))[last][1]
-    finally:
-        await store.close()
     verdicts = {url: (row["match"], row["similarity"]) for url, row in batched.items()}
     assert verdicts == {url: (row["match"], row["similarity"]) for url, row in single.items()}
     assert verdicts[articles[-1]["url"]] == ("exact", 1.0)
@@ -152,10 +149,15 @@ async def test_decisions_do_not_depend_on_what_the_model_had_learned(
         assert len({row["document_id"] for row in rows.values()}) == 6
 
 
-async def stored_texts(settings: Settings) -> dict[str, str]:
+@asynccontextmanager
+async def opened_store(settings: Settings) -> AsyncIterator[SqlStore]:
     store = SqlStore.connect(settings.database_url)
     try:
-        async with store.engine.connect() as conn:
-            return dict((await conn.execute(select(documents.c.id, documents.c.text))).all())
+        yield store
     finally:
         await store.close()
+
+
+async def stored_texts(settings: Settings) -> dict[str, str]:
+    async with opened_store(settings) as store, store.engine.connect() as conn:
+        return dict((await conn.execute(select(documents.c.id, documents.c.text))).all())
