@@ -32,11 +32,13 @@ from structlog.contextvars import bound_contextvars
 from canonry.workers import metrics
 from canonry.workers.analysis import EMPTY_AFTER_CLEANING, Analysis, AnalysisBatch, AnalysisError
 from canonry.workers.article import publisher_of
+from canonry.workers.dedup.fingerprint import Fingerprint
 from canonry.workers.dedup.lsh import BandIndex, IndexEntry
 from canonry.workers.dedup.match import (
     DEFAULT_MATCH,
     Verdict,
     decide,
+    in_doubt,
     may_replace,
     score,
     still_one_story,
@@ -83,6 +85,15 @@ INDEX_WAIT_MAX = 1.0
 Gate = Callable[[], Awaitable[bool]]
 """Asked before every receive: may articles be decided now? It may repair first (the Redis
 reconciler's `ensure_ready` rebuilds a lost index); False: wait, take no work."""
+
+
+def _texts_to_read(fp: Fingerprint, candidates: list[IndexEntry]) -> list[str]:
+    """The candidates whose canonical text the decision may need: those that verify (for the
+    same-site check) and those the signatures leave in doubt (to be compared on the texts when
+    none verifies, or none passes that check). Few: most articles have no candidate at all."""
+    return [c.document_id for c in candidates
+            if in_doubt(s := score(fp, c), DEFAULT_MATCH)
+            or verified_similarity(s, DEFAULT_MATCH) is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,12 +390,12 @@ class Worker:
         # Our own entry is there when an earlier attempt claimed and then crashed before commit.
         indexed = {id(it): [c for c in cands if c.document_id != it.own_id]
                    for it, cands in zip(open_items, found, strict=True)}
-        # The canonical texts of the candidates that verify, for the same-site check, and
-        # this batch's own texts (its new stories are candidates of the articles after them).
+        # The canonical texts of the candidates that verify, for the same-site check, or that
+        # the signatures leave in doubt, to compare on the texts; and this batch's own texts
+        # (its new stories are candidates of the articles after them).
         texts = await self.store.canonical_texts({
-            c.document_id for it in open_items for c in indexed[id(it)]
-            if verified_similarity(score(it.analysis.fingerprint, c), DEFAULT_MATCH)
-            is not None})
+            document_id for it in open_items
+            for document_id in _texts_to_read(it.analysis.fingerprint, indexed[id(it)])})
         texts.update((it.own_id, (it.ingest.url, it.analysis.extracted.match_text))
                      for it in items)
         batch_new = BandIndex()  # the new stories of this batch, as they are decided
@@ -429,7 +440,11 @@ class Worker:
             return (known is None or publisher_of(known[0]) != site
                     or still_one_story(text, known[1]))
 
-        verdict = decide(fp, pool, text=text, confirm=confirm)
+        def text_of(entry: IndexEntry) -> str | None:
+            known = texts.get(entry.document_id)
+            return None if known is None else known[1]
+
+        verdict = decide(fp, pool, text=text, confirm=confirm, text_of=text_of)
         if prior is None:
             return verdict
         # A known URL with changed content: a new version of its document when the URL is the

@@ -8,10 +8,17 @@ Pure and deterministic: no I/O, so it is tested apart from the pages that show i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from canonry.workers.dedup.fingerprint import DEFAULT as MINHASH
-from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, Score, verified_similarity
+from canonry.workers.dedup.match import (
+    DEFAULT_MATCH,
+    MatchConfig,
+    Score,
+    aligned_score,
+    in_doubt,
+    verified_similarity,
+)
 from canonry.workers.dedup.shingle import is_unspaced, normalize, shingles
 
 
@@ -23,16 +30,37 @@ class Overlap:
     containment: float  # |A∩B| / the smaller set: how much of the smaller text the other holds
     shared: int  # |A∩B|
     sizes: tuple[int, int]  # |A|, |B|
+    # The same figures on the words in common runs, in order (`match.aligned_score`), measured
+    # only when the shingles leave the pair in doubt, as the matcher does.
+    aligned: Score | None = None
+
+
+def _score(figures: Overlap) -> Score | None:
+    a, b = figures.sizes
+    if not (a and b):
+        return None
+    return Score(jaccard=figures.jaccard, a_in_b=figures.shared / a, b_in_a=figures.shared / b,
+                 size_ratio=min(a, b) / max(a, b))
 
 
 def verifies(figures: Overlap, config: MatchConfig = DEFAULT_MATCH) -> bool:
-    """Whether the matcher's verification passes on these exact figures (it sees estimates)."""
-    a, b = figures.sizes
-    if not (a and b):
+    """Whether the matcher's verification passes on these exact figures (it sees estimates):
+    on the shingles, or for a pair they leave in doubt on the texts read in order."""
+    s = _score(figures)
+    if s is None:
         return False
-    return verified_similarity(Score(jaccard=figures.jaccard, a_in_b=figures.shared / a,
-                                     b_in_a=figures.shared / b,
-                                     size_ratio=min(a, b) / max(a, b)), config) is not None
+    return (verified_similarity(s, config) is not None
+            or (figures.aligned is not None
+                and verified_similarity(figures.aligned, config) is not None))
+
+
+def compared(canonical_set: frozenset[str], canonical: str, text: str) -> Overlap:
+    """The figures of a copy's `text` against the canonical text (and its shingle set)."""
+    figures = overlap(canonical_set, shingle_set(text))
+    s = _score(figures)
+    if s is not None and in_doubt(s):
+        return replace(figures, aligned=aligned_score(text, canonical))
+    return figures
 
 
 def shingle_set(text: str) -> frozenset[str]:

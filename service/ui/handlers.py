@@ -21,7 +21,7 @@ from canonry.service.documents import CURSOR, MAX_CURSOR, QueryParam, int_param
 from canonry.service.keys import AUTHENTICATOR, INDEX, READS, STORE, UI_QUERIES
 from canonry.service.problems import ProblemError
 from canonry.service.ui import pages
-from canonry.service.ui.compare import overlap, shingle_set, side_by_side
+from canonry.service.ui.compare import compared, shingle_set, side_by_side
 from canonry.service.ui.markup import Markup
 from canonry.service.ui.queries import IngestRecord, title_words
 from canonry.service.ui.session import forget_key, keep_key, safe_next, same_origin
@@ -139,7 +139,10 @@ def _thresholds() -> str:
     return (f"A pair is verified as one story at Jaccard ≥ {c.jaccard:g}, or containment ≥ "
             f"{c.containment:g} when the smaller text is at least {c.min_size_ratio:.0%} of "
             f"the larger, or containment ≥ {c.near_total_containment:g} down to "
-            f"{c.near_total_min_size_ratio:.0%}.")
+            f"{c.near_total_min_size_ratio:.0%}. When no candidate verifies, those at Jaccard "
+            f"≥ {c.aligned_min_jaccard:g} are judged by the same thresholds on the words the "
+            f"two texts share in runs, in the same order (a copy with words edited here and "
+            f"there breaks many 5-grams but few runs).")
 
 
 async def _near_misses(request: web.Request, document_id: str, text: str
@@ -177,7 +180,7 @@ async def story_page(request: web.Request) -> web.Response:
     def measure() -> list[pages.CopyRow]:
         canonical = shingle_set(document.text)
         texts = _clean_texts(records.values(), models)
-        return [pages.CopyRow(c, overlap(canonical, shingle_set(texts[c.ingest_id]))
+        return [pages.CopyRow(c, compared(canonical, document.text, texts[c.ingest_id])
                               if texts.get(c.ingest_id) else None,
                               c.ingest_id == canonical_ingest)
                 for c in copies.provenance]
@@ -204,7 +207,7 @@ async def copy_page(request: web.Request) -> web.Response:
 
     def measure() -> tuple:
         text = _clean_texts([record], models)[ingest_id]
-        figures = overlap(shingle_set(document.text), shingle_set(text)) if text else None
+        figures = compared(shingle_set(document.text), document.text, text) if text else None
         return figures, *side_by_side(document.text, text)
 
     figures, left, right = await asyncio.to_thread(measure)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from canonry.workers.dedup.align import align
 from canonry.workers.dedup.fingerprint import DEFAULT as DEFAULT_MINHASH
 from canonry.workers.dedup.fingerprint import Fingerprint, MinHashConfig, estimate_jaccard
 from canonry.workers.dedup.lsh import IndexEntry
@@ -65,6 +66,11 @@ class MatchConfig:
     upgrade_ratio: float = 1.1
     upgrade_max_ratio: float = 4.0
     upgrade_min_distinct: float = 0.1
+    # A candidate the signatures leave in doubt (estimated Jaccard at least
+    # `aligned_min_jaccard`, no tier above met) when none verifies is compared on the texts read
+    # in order (`aligned_score`), by the same tiers: a copy with words edited here and there
+    # keeps long runs in order, while each changed word breaks five shingles.
+    aligned_min_jaccard: float = 0.15
 
 
 DEFAULT_MATCH = MatchConfig()
@@ -198,6 +204,7 @@ def _rest(lines: dict[str, set[str]], other: set[str]) -> set[str]:
 def decide(
     fp: Fingerprint, candidates: Iterable[IndexEntry], config: MatchConfig = DEFAULT_MATCH,
     *, text: str | None = None, confirm: Callable[[IndexEntry], bool] | None = None,
+    text_of: Callable[[IndexEntry], str | None] | None = None,
 ) -> Verdict:
     """Match a newcomer against the LSH candidates.
 
@@ -206,7 +213,9 @@ def decide(
     An empty text (no shingles) is always new: emptiness is not a story. `text` is the
     newcomer's clean text: without it an upgrade is not checked for repetition. `confirm`, when
     given, has the last word on a verified candidate (the same-site check, `still_one_story`):
-    one it refuses is passed over for the next best.
+    one it refuses is passed over for the next best. `text_of` gives a candidate's text (None
+    when it is not at hand): when no candidate verifies on its signature, those in doubt are
+    compared on the texts (`aligned_candidates`).
     """
     if fp.size == 0:
         return NEW
@@ -222,6 +231,11 @@ def decide(
             verified.append((-sim, entry.document_id, s, entry))
     verified.sort(key=lambda v: (v[0], v[1]))
     best = next((v for v in verified if confirm is None or confirm(v[3])), None)
+    if best is None and text is not None and text_of is not None:
+        aligned = [(-sim, entry.document_id, score(fp, entry), entry)
+                   for entry, sim in aligned_candidates(fp, text, pool, text_of, config)]
+        aligned.sort(key=lambda v: (v[0], v[1]))
+        best = next((v for v in aligned if confirm is None or confirm(v[3])), None)
     if best is None:
         return NEW
     negative_sim, document_id, s, entry = best
@@ -232,3 +246,43 @@ def decide(
         and may_replace(fp, entry, config, text)
     )
     return Verdict(kind="near", document_id=document_id, similarity=sim, upgrade=upgrade)
+
+
+def in_doubt(s: Score, config: MatchConfig = DEFAULT_MATCH) -> bool:
+    """A candidate the signatures neither verify nor rule out: its texts are worth comparing."""
+    return s.jaccard >= config.aligned_min_jaccard and verified_similarity(s, config) is None
+
+
+def aligned_score(text: str, other: str) -> Score:
+    """The figures `verified_similarity` judges, measured on the words of `text` (A) and `other`
+    (B) that one chain of common runs covers in the same order (`align.align`), instead of on
+    shingle sets: the share of each text covered, the Jaccard of the covered words (their mean
+    over both sides, M: M / (|A| + |B| - M)) and the texts' length ratio."""
+    al = align(text, other)
+    if not (al.length and al.other_length):
+        return Score(jaccard=0.0, a_in_b=0.0, b_in_a=0.0, size_ratio=0.0)
+    common = (al.covered + al.other_covered) / 2
+    return Score(
+        jaccard=common / (al.length + al.other_length - common),
+        a_in_b=al.covered / al.length,
+        b_in_a=al.other_covered / al.other_length,
+        size_ratio=min(al.length, al.other_length) / max(al.length, al.other_length),
+    )
+
+
+def aligned_candidates(
+    fp: Fingerprint, text: str, pool: Iterable[IndexEntry],
+    text_of: Callable[[IndexEntry], str | None], config: MatchConfig = DEFAULT_MATCH,
+) -> list[tuple[IndexEntry, float]]:
+    """The candidates in doubt that verify on the texts read in order (`aligned_score`), with
+    the verifying score."""
+    out = []
+    for entry in pool:
+        if not in_doubt(score(fp, entry), config):
+            continue
+        other = text_of(entry)
+        if other is None:
+            continue
+        if (sim := verified_similarity(aligned_score(text, other), config)) is not None:
+            out.append((entry, sim))
+    return out

@@ -136,15 +136,16 @@ def assign_documents(
     """Run query → decide → add/replace in order; the document id of each article, and how
     many verdicts of each kind (plus "upgrade") there were. Document ids are "d<first index>".
     With `texts` and `sites` (the clean texts, `publisher_of` each URL), a candidate whose
-    canonical text comes from the newcomer's own site must also pass `still_one_story`, as in
-    the worker. `fps` may be produced as it is read (`texts[i]` is read after the i-th);
+    canonical text comes from the newcomer's own site must also pass `still_one_story`, and
+    candidates in doubt are compared on the texts (`match.aligned_candidates`), as in the
+    worker. `fps` may be produced as it is read (`texts[i]` is read after the i-th);
     `on_new(i)` is told of each article that starts a document."""
     index = BandIndex(lsh)
     docs: list[str] = []
     verdicts: Counter[str] = Counter()
     canonical: dict[str, tuple[str, str]] = {}  # document -> (site, canonical text)
     for i, fp in enumerate(fps):
-        confirm = None
+        confirm = text = None
         if texts is not None and sites is not None:
             text, site = texts[i], sites[i]
 
@@ -152,7 +153,8 @@ def assign_documents(
                 theirs, other = canonical[entry.document_id]
                 return theirs != site or still_one_story(text, other, match)
 
-        verdict = decide(fp, index.query(fp.hashvalues), match, confirm=confirm)
+        verdict = decide(fp, index.query(fp.hashvalues), match, text=text, confirm=confirm,
+                         text_of=lambda entry: canonical[entry.document_id][1])
         verdicts[verdict.kind] += 1
         entry = IndexEntry(f"d{i}", fp.text_hash, fp.hashvalues, fp.size, float(i))
         if verdict.document_id is None and on_new is not None:

@@ -1,0 +1,162 @@
+"""Copies whose words were edited here and there: their signatures leave them in doubt (a word
+in seven changed breaks most 5-grams), their texts read in order are one story. Stories that
+share a template passage are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from canonry.service.config import Settings
+from canonry.service.ui.compare import compared, shingle_set, verifies
+from canonry.workers.dedup.align import align
+from canonry.workers.dedup.fingerprint import fingerprint
+from canonry.workers.dedup.lsh import IndexEntry
+from canonry.workers.dedup.match import (
+    DEFAULT_MATCH,
+    aligned_candidates,
+    aligned_score,
+    decide,
+    in_doubt,
+    score,
+    verified_similarity,
+)
+from canonry.workers.worker import WorkerOptions
+from tests import synthetic
+from tests.test_batch_engine import run
+
+STORY, OTHER = synthetic.story(31, paragraphs=8), synthetic.story(32, paragraphs=8)
+THIRD = synthetic.story(34, paragraphs=8)
+# A company's terms or an outlet's standard notice: the same passage under different stories.
+TEMPLATE = synthetic.story(33, paragraphs=3)
+
+
+def edited(text: str, every: int = 7) -> str:
+    """Every `every`-th word replaced, paragraphs kept."""
+    paragraphs = []
+    position = 0
+    for paragraph in text.split("\n\n"):
+        words = []
+        for word in paragraph.split():
+            position += 1
+            words.append(f"edit{position}" if position % every == 0 else word)
+        paragraphs.append(" ".join(words))
+    return "\n\n".join(paragraphs)
+
+
+def entry(document_id: str, text: str) -> IndexEntry:
+    fp = fingerprint(text)
+    return IndexEntry(document_id, fp.text_hash, fp.hashvalues, fp.size, 0.0)
+
+
+COPY = edited(STORY)
+TEMPLATED_A, TEMPLATED_B = THIRD + "\n\n" + TEMPLATE, OTHER + "\n\n" + TEMPLATE
+
+
+def test_the_signatures_leave_both_pairs_in_doubt() -> None:
+    """The precondition: neither pair verifies on its signature, and neither is ruled out."""
+    assert in_doubt(score(fingerprint(COPY), entry("s", STORY)))
+    assert in_doubt(score(fingerprint(TEMPLATED_B), entry("a", TEMPLATED_A)))
+
+
+def verifies_in_order(text: str, other: str) -> bool:
+    return verified_similarity(aligned_score(text, other), DEFAULT_MATCH) is not None
+
+
+def test_in_order_the_edited_copy_verifies_and_the_shared_template_does_not() -> None:
+    same = aligned_score(STORY, STORY)
+    assert (same.jaccard, same.a_in_b, same.b_in_a, same.size_ratio) == (1.0, 1.0, 1.0, 1.0)
+    copy = aligned_score(COPY, STORY)
+    assert copy.jaccard >= 0.7 and verifies_in_order(COPY, STORY)
+    assert not verifies_in_order(TEMPLATED_B, TEMPLATED_A)
+    assert aligned_score(OTHER, STORY).jaccard < 0.15  # stock phrases of the generator only
+    # Order counts: the same paragraphs in reverse align one paragraph (of eight) and the
+    # generator's stock phrases. (Their shingles verify them: this tier never sees them.)
+    reversed_story = "\n\n".join(reversed(STORY.split("\n\n")))
+    assert aligned_score(reversed_story, STORY).containment < 0.5
+
+
+def test_half_of_a_story_is_not_the_story() -> None:
+    """Half shared in order, half another story's: the containment tier needs 70 % of the
+    smaller text, in order as on the shingles."""
+    half = "\n\n".join(STORY.split("\n\n")[:4] + OTHER.split("\n\n")[4:])
+    s = aligned_score(half, STORY)
+    assert 0.4 < s.containment < 0.6 and not verifies_in_order(half, STORY)
+
+
+def test_a_cut_copy_is_covered_whole_and_its_original_in_part() -> None:
+    cut = edited("\n\n".join(STORY.split("\n\n")[:5]))
+    s = aligned_score(cut, STORY)
+    assert s.a_in_b >= 0.8 and 0.5 < s.b_in_a < 0.7 and verifies_in_order(cut, STORY)
+
+
+def test_a_passage_repeated_throughout_is_no_anchor() -> None:
+    """Anchors that recur more than a few times are left out (they would make the chain's
+    search quadratic): a text of one line pasted over and over aligns on nothing."""
+    blob = "\n\n".join(["Click here to claim your prize now"] * 3000)
+    assert align(blob, blob + "\n\nextra").covered == 0
+
+
+def test_unspaced_scripts_are_aligned_by_characters() -> None:
+    text = "今日は東京で大きな会議が開かれ、多くの専門家が新しい計画について議論しました。" * 3
+    copy = text.replace("会議", "集会", 1)
+    assert aligned_score(copy, text).jaccard >= 0.8
+    assert aligned_score("まったく別の話題についての短い記事がここに書かれています。" * 3,
+                         text).jaccard < 0.1
+
+
+def test_decide_compares_the_texts_of_candidates_in_doubt() -> None:
+    fp = fingerprint(COPY)
+    candidates = [entry("s", STORY), entry("o", OTHER)]
+    texts = {"s": STORY, "o": OTHER}
+    assert decide(fp, candidates, text=COPY).kind == "new"  # signatures alone
+    verdict = decide(fp, candidates, text=COPY, text_of=lambda e: texts[e.document_id])
+    assert (verdict.kind, verdict.document_id, verdict.upgrade) == ("near", "s", False)
+    assert verdict.similarity == pytest.approx(
+        verified_similarity(aligned_score(COPY, STORY), DEFAULT_MATCH))
+    # A text not at hand (another worker's uncommitted claim) is not compared.
+    assert decide(fp, candidates, text=COPY, text_of=lambda e: None).kind == "new"
+    # The same-site check still has the last word.
+    assert decide(fp, candidates, text=COPY, text_of=lambda e: texts[e.document_id],
+                  confirm=lambda e: False).kind == "new"
+
+
+def test_a_shared_template_is_not_one_story() -> None:
+    fp = fingerprint(TEMPLATED_B)
+    assert aligned_candidates(fp, TEMPLATED_B, [entry("a", TEMPLATED_A)],
+                              lambda e: TEMPLATED_A) == []
+    assert decide(fp, [entry("a", TEMPLATED_A)], text=TEMPLATED_B,
+                  text_of=lambda e: TEMPLATED_A).kind == "new"
+
+
+def test_the_story_viewer_says_what_the_matcher_decides() -> None:
+    """Its "Verifies now?" applies the text tier too, where the shingles leave the pair in doubt
+    (and only there: the share is not measured for a pair they decide)."""
+    copy = compared(shingle_set(STORY), STORY, COPY)
+    assert copy.aligned is not None and verifies(copy)
+    templated = compared(shingle_set(TEMPLATED_A), TEMPLATED_A, TEMPLATED_B)
+    assert templated.aligned is not None and not verifies(templated)
+    assert compared(shingle_set(STORY), STORY, STORY).aligned is None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+async def test_the_engine_joins_an_edited_copy_and_keeps_templated_stories_apart(
+        settings: Settings, batch_size: int) -> None:
+    """One at a time (the stored canonical texts are read) and in one batch (this batch's
+    own texts), through the real cleaner."""
+    articles = [
+        {"url": "https://wire.example/story", "text": STORY},
+        {"url": "https://reprint.example/story", "text": COPY},
+        {"url": "https://brand.example/terms-a", "text": TEMPLATED_A},
+        {"url": "https://shop.example/terms-b", "text": TEMPLATED_B},
+    ]
+    rows = await run(settings, articles, WorkerOptions(concurrency=1, batch_size=batch_size))
+    document = {url: row["document_id"] for url, row in rows.items()}
+    assert {row["status"] for row in rows.values()} == {"done"}
+    assert document["https://reprint.example/story"] == document["https://wire.example/story"]
+    assert document["https://shop.example/terms-b"] != document["https://brand.example/terms-a"]
+    assert document["https://brand.example/terms-a"] != document["https://wire.example/story"]
