@@ -17,6 +17,7 @@ from canonry.workers.dedup.match import (
     aligned_score,
     decide,
     in_doubt,
+    nearest_in_doubt,
     score,
     verified_similarity,
 )
@@ -118,6 +119,24 @@ def test_decide_compares_the_texts_of_candidates_in_doubt() -> None:
     # The same-site check still has the last word.
     assert decide(fp, candidates, text=COPY, text_of=lambda e: texts[e.document_id],
                   confirm=lambda e: False).kind == "new"
+
+
+def test_at_most_the_nearest_few_in_doubt_are_read() -> None:
+    """A site whose chrome puts every story in doubt with the newcomer costs a bounded number
+    of text reads: the nearest `aligned_max_candidates`, ties by document id."""
+    fp = fingerprint(COPY)
+    pool = [entry(f"d{k:02}", STORY) for k in range(12)]
+    nearest = nearest_in_doubt(fp, pool)
+    assert [e.document_id for e in nearest] == [f"d{k:02}" for k in range(8)]
+    read: list[str] = []
+
+    def text_of(e: IndexEntry) -> str:
+        read.append(e.document_id)
+        return STORY
+
+    verdict = decide(fp, list(reversed(pool)), text=COPY, text_of=text_of)
+    assert (verdict.kind, verdict.document_id) == ("near", "d00")
+    assert sorted(read) == [f"d{k:02}" for k in range(DEFAULT_MATCH.aligned_max_candidates)]
 
 
 def test_a_shared_template_is_not_one_story() -> None:

@@ -38,8 +38,8 @@ from canonry.workers.dedup.match import (
     DEFAULT_MATCH,
     Verdict,
     decide,
-    in_doubt,
     may_replace,
+    nearest_in_doubt,
     score,
     still_one_story,
     verified_similarity,
@@ -89,11 +89,11 @@ reconciler's `ensure_ready` rebuilds a lost index); False: wait, take no work.""
 
 def _texts_to_read(fp: Fingerprint, candidates: list[IndexEntry]) -> list[str]:
     """The candidates whose canonical text the decision may need: those that verify (for the
-    same-site check) and those the signatures leave in doubt (to be compared on the texts when
-    none verifies, or none passes that check). Few: most articles have no candidate at all."""
-    return [c.document_id for c in candidates
-            if in_doubt(s := score(fp, c), DEFAULT_MATCH)
-            or verified_similarity(s, DEFAULT_MATCH) is not None]
+    same-site check) and the nearest the signatures leave in doubt (to be compared on the texts
+    when none verifies, or none passes that check). Few: most articles have no candidate."""
+    verified = [c.document_id for c in candidates
+                if verified_similarity(score(fp, c), DEFAULT_MATCH) is not None]
+    return verified + [c.document_id for c in nearest_in_doubt(fp, candidates, DEFAULT_MATCH)]
 
 
 @dataclass(frozen=True, slots=True)

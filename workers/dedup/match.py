@@ -69,8 +69,11 @@ class MatchConfig:
     # A candidate the signatures leave in doubt (estimated Jaccard at least
     # `aligned_min_jaccard`, no tier above met) when none verifies is compared on the texts read
     # in order (`aligned_score`), by the same tiers: a copy with words edited here and there
-    # keeps long runs in order, while each changed word breaks five shingles.
+    # keeps long runs in order, while each changed word breaks five shingles. At most
+    # `aligned_max_candidates` of them, the nearest first: a site whose leftover chrome puts
+    # its stories in doubt with each other costs a bounded number of text reads per article.
     aligned_min_jaccard: float = 0.15
+    aligned_max_candidates: int = 8
 
 
 DEFAULT_MATCH = MatchConfig()
@@ -270,16 +273,23 @@ def aligned_score(text: str, other: str) -> Score:
     )
 
 
+def nearest_in_doubt(fp: Fingerprint, pool: Iterable[IndexEntry],
+                     config: MatchConfig = DEFAULT_MATCH) -> list[IndexEntry]:
+    """The candidates in doubt worth comparing on the texts: the `aligned_max_candidates` with
+    the highest estimated Jaccard (ties by document id, so the choice is reproducible)."""
+    scored = [(s.jaccard, entry) for entry in pool if in_doubt(s := score(fp, entry), config)]
+    scored.sort(key=lambda pair: (-pair[0], pair[1].document_id))
+    return [entry for _, entry in scored[:config.aligned_max_candidates]]
+
+
 def aligned_candidates(
     fp: Fingerprint, text: str, pool: Iterable[IndexEntry],
     text_of: Callable[[IndexEntry], str | None], config: MatchConfig = DEFAULT_MATCH,
 ) -> list[tuple[IndexEntry, float]]:
-    """The candidates in doubt that verify on the texts read in order (`aligned_score`), with
-    the verifying score."""
+    """The nearest candidates in doubt (`nearest_in_doubt`) that verify on the texts read in
+    order (`aligned_score`), with the verifying score."""
     out = []
-    for entry in pool:
-        if not in_doubt(score(fp, entry), config):
-            continue
+    for entry in nearest_in_doubt(fp, pool, config):
         other = text_of(entry)
         if other is None:
             continue
