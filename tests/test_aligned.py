@@ -21,6 +21,7 @@ from canonry.workers.dedup.match import (
     score,
     verified_similarity,
 )
+from canonry.workers.dedup.shingle import shingles
 from canonry.workers.worker import WorkerOptions
 from tests import synthetic
 from tests.test_batch_engine import run
@@ -90,6 +91,49 @@ def test_a_cut_copy_is_covered_whole_and_its_original_in_part() -> None:
     assert s.a_in_b >= 0.8 and 0.5 < s.b_in_a < 0.7 and verifies_in_order(cut, STORY)
 
 
+def exact_jaccard(a: str, b: str) -> float:
+    sa, sb = shingles(a), shingles(b)
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_unedited_text_counts_as_its_shingles_do() -> None:
+    """Only edits are forgiven: on a pair without any (two stories sharing a template) the
+    text tier's Jaccard is at most the exact shingle sets' (shared phrases out of order count
+    there, not here), so it is no more lenient than the signatures without estimation noise.
+    (Two releases of one company sharing half their words, an "About" section and a
+    safe-harbour notice, meet Jaccard 0.4 on exact shingles too: the tiers' bar, not this
+    tier's.)"""
+    templated = aligned_score(TEMPLATED_B, TEMPLATED_A).jaccard
+    assert 0.1 < templated <= exact_jaccard(TEMPLATED_B, TEMPLATED_A)
+    assert aligned_score(COPY, STORY).jaccard > exact_jaccard(COPY, STORY) + 0.3
+
+
+def test_scattered_phrases_and_overlapping_anchors_count_nothing_twice() -> None:
+    """Four-word pieces of a text scattered in order through another hold no 5-gram: nothing
+    is covered on either side, however the anchors overlap."""
+    words = [f"word{letter}" for letter in "abcdefghijklmnopqrst"]
+    scattered = " ".join(" ".join(words[k:k + 4]) + " filler other words here" for k in range(17))
+    al = align(" ".join(words), scattered)
+    assert al.covered == al.other_covered == 0
+    doubled = align(STORY, STORY + "\n\n" + STORY)
+    assert doubled.covered == doubled.shingles and doubled.other_covered <= doubled.shingles
+
+
+def test_a_digest_holding_an_edited_copy_joins_it_but_never_replaces_it() -> None:
+    """A digest of five stories, one of them edited, holds that story nearly whole: the text
+    tier joins it to the story, and the signature alone would call it the fuller version (it
+    holds 80 % of the story's shingles at twice its size), but a text-tier match is an edited
+    version and never becomes the canonical text."""
+    story = synthetic.story(41, paragraphs=6)
+    others = [synthetic.story(50 + k, paragraphs=2) for k in range(4)]
+    digest = "\n\n".join([*others[:2], edited(story, every=30), *others[2:]])
+    candidate = entry("s", story)
+    signature = score(fingerprint(digest), candidate)
+    assert in_doubt(signature) and signature.b_in_a >= DEFAULT_MATCH.upgrade_containment
+    verdict = decide(fingerprint(digest), [candidate], text=digest, text_of=lambda e: story)
+    assert (verdict.kind, verdict.document_id, verdict.upgrade) == ("near", "s", False)
+
+
 def test_a_passage_repeated_throughout_is_no_anchor() -> None:
     """Anchors that recur more than a few times are left out (they would make the chain's
     search quadratic): a text of one line pasted over and over aligns on nothing."""
@@ -98,11 +142,14 @@ def test_a_passage_repeated_throughout_is_no_anchor() -> None:
 
 
 def test_unspaced_scripts_are_aligned_by_characters() -> None:
-    text = "今日は東京で大きな会議が開かれ、多くの専門家が新しい計画について議論しました。" * 3
+    text = "".join(f"今日は東京{k}区で大きな会議が開かれ、多くの専門家が新しい計画について"
+                   "議論しました。" for k in "一二三四五")
     copy = text.replace("会議", "集会", 1)
     assert aligned_score(copy, text).jaccard >= 0.8
     assert aligned_score("まったく別の話題についての短い記事がここに書かれています。" * 3,
                          text).jaccard < 0.1
+    # One text unspaced, the other mostly Latin: both compared by characters.
+    assert aligned_score(text + " Tokyo", text).jaccard >= 0.9
 
 
 def test_decide_compares_the_texts_of_candidates_in_doubt() -> None:

@@ -30,8 +30,8 @@ class Overlap:
     containment: float  # |A∩B| / the smaller set: how much of the smaller text the other holds
     shared: int  # |A∩B|
     sizes: tuple[int, int]  # |A|, |B|
-    # The same figures on the words in common runs, in order (`match.aligned_score`), measured
-    # only when the shingles leave the pair in doubt, as the matcher does.
+    # The same figures on the shingles in runs both texts share in order, single edits forgiven
+    # (`match.aligned_score`), measured only when the shingles leave the pair in doubt.
     aligned: Score | None = None
 
 

@@ -140,9 +140,9 @@ def _thresholds() -> str:
             f"{c.containment:g} when the smaller text is at least {c.min_size_ratio:.0%} of "
             f"the larger, or containment ≥ {c.near_total_containment:g} down to "
             f"{c.near_total_min_size_ratio:.0%}. When no candidate verifies, those at Jaccard "
-            f"≥ {c.aligned_min_jaccard:g} are judged by the same thresholds on the words the "
-            f"two texts share in runs, in the same order (a copy with words edited here and "
-            f"there breaks many 5-grams but few runs).")
+            f"≥ {c.aligned_min_jaccard:g} are judged by the same thresholds on the 5-grams of "
+            f"the runs the two texts share in the same order, a changed word inside a run "
+            f"forgiven (a copy with words edited here and there).")
 
 
 async def _near_misses(request: web.Request, document_id: str, text: str

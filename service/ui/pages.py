@@ -278,7 +278,7 @@ def compare(document: DocumentOut, copy: ProvenanceOut, overlap: Overlap | None,
                  el("li", "Containment: ", score(overlap.containment if overlap else None)),
                  el("li", "Verifies now: ", ("yes" if verifies(overlap) else "no")
                     if overlap else "—"),
-                 el("li", "Words in common runs, in order (in doubt on the shingles): "
+                 el("li", "In runs shared in order, single edits forgiven: "
                     f"Jaccard {overlap.aligned.jaccard:.3f}, containment "
                     f"{overlap.aligned.containment:.3f}")
                  if overlap and overlap.aligned is not None else None,

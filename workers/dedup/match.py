@@ -235,10 +235,14 @@ def decide(
     verified.sort(key=lambda v: (v[0], v[1]))
     best = next((v for v in verified if confirm is None or confirm(v[3])), None)
     if best is None and text is not None and text_of is not None:
-        aligned = [(-sim, entry.document_id, score(fp, entry), entry)
+        aligned = [(-sim, entry.document_id, entry)
                    for entry, sim in aligned_candidates(fp, text, pool, text_of, config)]
         aligned.sort(key=lambda v: (v[0], v[1]))
-        best = next((v for v in aligned if confirm is None or confirm(v[3])), None)
+        found = next((v for v in aligned if confirm is None or confirm(v[2])), None)
+        # Joined by the text tier: an edited version, never the fuller text that replaces the
+        # canonical (a digest holding an edited copy whole would otherwise take its place).
+        return NEW if found is None else Verdict(kind="near", document_id=found[1],
+                                                 similarity=-found[0], upgrade=False)
     if best is None:
         return NEW
     negative_sim, document_id, s, entry = best
@@ -257,19 +261,19 @@ def in_doubt(s: Score, config: MatchConfig = DEFAULT_MATCH) -> bool:
 
 
 def aligned_score(text: str, other: str) -> Score:
-    """The figures `verified_similarity` judges, measured on the words of `text` (A) and `other`
-    (B) that one chain of common runs covers in the same order (`align.align`), instead of on
-    shingle sets: the share of each text covered, the Jaccard of the covered words (their mean
-    over both sides, M: M / (|A| + |B| - M)) and the texts' length ratio."""
+    """The figures `verified_similarity` judges, measured on the shingles of `text` (A) and
+    `other` (B) that lie in runs the two share in order, single edits forgiven (`align.align`),
+    instead of on MinHash estimates: the share of each text covered, the Jaccard of the covered
+    shingles (their mean over both sides, M: M / (|A| + |B| - M)) and the size ratio."""
     al = align(text, other)
-    if not (al.length and al.other_length):
+    if not (al.shingles and al.other_shingles):
         return Score(jaccard=0.0, a_in_b=0.0, b_in_a=0.0, size_ratio=0.0)
     common = (al.covered + al.other_covered) / 2
     return Score(
-        jaccard=common / (al.length + al.other_length - common),
-        a_in_b=al.covered / al.length,
-        b_in_a=al.other_covered / al.other_length,
-        size_ratio=min(al.length, al.other_length) / max(al.length, al.other_length),
+        jaccard=common / (al.shingles + al.other_shingles - common),
+        a_in_b=al.covered / al.shingles,
+        b_in_a=al.other_covered / al.other_shingles,
+        size_ratio=min(al.shingles, al.other_shingles) / max(al.shingles, al.other_shingles),
     )
 
 
