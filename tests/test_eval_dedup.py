@@ -105,3 +105,27 @@ def test_learned_chrome_trims_the_text_but_decides_nothing(tmp_path):
                                                             source="courier"), None)[1])
     again = extract_page(RawArticle(rows[4]["url"], rows[4]["text"], source="courier"), model)[0]
     assert promo not in again.text and promo in again.match_text
+
+
+def test_misses_are_told_by_reason():
+    """Each missed pair (one story, two documents) gets one reason, on the exact shingles."""
+    from canonry.workers.dedup.fingerprint import DEFAULT
+    from canonry.workers.dedup.match import DEFAULT_MATCH
+    from canonry.workers.eval.dedup import MISS_REASONS, _misses_by_reason
+    from tests import synthetic
+
+    story = [synthetic.story(k, paragraphs=4) for k in range(6)]
+    texts = [
+        story[0], "",  # one side lost its body
+        story[1], story[1] + "\n\nA note from the editors.",  # would verify
+        story[2], "\n\n".join(story[2:6]),  # the smaller inside a page 4 times its size
+        *(" ".join("".join(rng.choices("abcdefghij", k=6)) for _ in range(80))
+          for rng in (random.Random(6), random.Random(7))),  # nothing in common
+    ]
+    rows = [{"cluster": f"c{k // 2}", "url": f"https://e{k}.example/"} for k in range(8)]
+    docs = [f"d{k}" for k in range(8)]  # every article its own document: every pair missed
+    reasons = _misses_by_reason(rows, docs, texts, DEFAULT_MATCH, DEFAULT)
+    assert reasons == {MISS_REASONS[0]: 1, MISS_REASONS[1]: 1, MISS_REASONS[2]: 1,
+                       MISS_REASONS[4]: 1}
+    docs[3] = docs[2]  # found: no longer a miss
+    assert MISS_REASONS[1] not in _misses_by_reason(rows, docs, texts, DEFAULT_MATCH, DEFAULT)

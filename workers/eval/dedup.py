@@ -23,7 +23,16 @@ from typing import Any
 from canonry.workers.article import Extracted, RawArticle, publisher_of, source_of
 from canonry.workers.dedup.fingerprint import DEFAULT, Fingerprint, MinHashConfig, fingerprint
 from canonry.workers.dedup.lsh import DEFAULT_LSH, BandIndex, IndexEntry, LSHConfig
-from canonry.workers.dedup.match import DEFAULT_MATCH, MatchConfig, decide, still_one_story
+from canonry.workers.dedup.match import (
+    DEFAULT_MATCH,
+    MatchConfig,
+    aligned_score,
+    decide,
+    score,
+    still_one_story,
+    verified_similarity,
+)
+from canonry.workers.dedup.shingle import shingles
 from canonry.workers.eval.progress import progress
 from canonry.workers.jsonl import read_jsonl
 
@@ -222,6 +231,62 @@ def _errors(rows: list[dict[str, Any]], docs: list[str], limit: int = 20) -> dic
     return {"false_merges": merges[:limit], "misses": misses[:limit]}
 
 
+MISS_REASONS = (
+    "one side is empty",
+    "would verify, never compared",
+    "smaller side >= 70 % inside the larger, at under half its size",
+    "share less than 70 %",
+    "share nothing",
+)
+
+
+def _misses_by_reason(rows: list[dict[str, Any]], docs: list[str], texts: Sequence[str],
+                      match: MatchConfig, minhash: MinHashConfig) -> dict[str, int]:
+    """Why each missed pair (one story, two documents) was missed, on the exact shingle sets:
+    one side has no text left; the pair would verify (on its signatures or its texts) but was
+    never compared (no LSH band met, or each side had joined another document first); the
+    smaller side lies mostly inside the larger one at a size ratio no tier accepts (one side
+    kept much of its host page's prose); or the two share too little, or nothing."""
+    sets: dict[int, set[str]] = {}
+    prints: dict[int, Fingerprint] = {}
+
+    def shingle_set(i: int) -> set[str]:
+        if i not in sets:
+            sets[i] = shingles(texts[i], minhash.word_size, minhash.char_size)
+        return sets[i]
+
+    def entry(i: int) -> IndexEntry:
+        if i not in prints:
+            prints[i] = fingerprint(texts[i], minhash)
+        fp = prints[i]
+        return IndexEntry(f"d{i}", fp.text_hash, fp.hashvalues, fp.size, float(i))
+
+    reasons: Counter[str] = Counter()
+    by_cluster: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_cluster[row["cluster"]].append(i)
+    for members in by_cluster.values():
+        for k, i in enumerate(members):
+            for j in members[k + 1:]:
+                if docs[i] == docs[j]:
+                    continue
+                a, b = shingle_set(i), shingle_set(j)
+                if not a or not b:
+                    reasons[MISS_REASONS[0]] += 1
+                    continue
+                fp = prints.get(j) or fingerprint(texts[j], minhash)
+                prints[j] = fp
+                if (verified_similarity(score(fp, entry(i)), match) is not None
+                        or verified_similarity(aligned_score(texts[j], texts[i]), match)
+                        is not None):
+                    reasons[MISS_REASONS[1]] += 1
+                elif len(a & b) >= match.containment * min(len(a), len(b)):
+                    reasons[MISS_REASONS[2]] += 1
+                else:
+                    reasons[MISS_REASONS[3 if a & b else 4]] += 1
+    return {reason: reasons[reason] for reason in MISS_REASONS if reasons[reason]}
+
+
 def _score(rows: list[dict[str, Any]], docs: list[str]) -> dict[str, Any]:
     truth = [row["cluster"] for row in rows]
     precision, recall, f1 = pairwise_prf(docs, truth)
@@ -308,6 +373,7 @@ def evaluate_dedup(
         "verdicts": dict(verdicts),
         "per_kind": _per_kind(prep.rows, docs),
         "errors": _errors(prep.rows, docs),
+        "misses_by_reason": _misses_by_reason(prep.rows, docs, prep.texts, match, minhash),
         "config": {"minhash": minhash, "lsh": lsh, "match": match},
         "pages_per_s": n / total_s if total_s else float("inf"),
         "core_pages_per_s": n / core_s if core_s else float("inf"),
@@ -362,6 +428,9 @@ def format_report(result: dict[str, Any]) -> str:
             f"{label:34s} {s['articles']:8d} {s['pairs']:6d} {s['recall']:7.3f} "
             f"{s['wrong_pairs']:6d}"
         )
+    if result["misses_by_reason"]:
+        lines += ["", "missed pairs by reason (exact shingles):"]
+        lines += [f"  {count:5d}  {reason}" for reason, count in result["misses_by_reason"].items()]
     for name in ("false_merges", "misses"):
         errors = result["errors"][name]
         if errors:
