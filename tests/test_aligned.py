@@ -5,9 +5,19 @@ share a template passage are not."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from canonry.schemas.tables import ingests
+from canonry.service.acceptance import accept_and_dispatch
 from canonry.service.config import Settings
+from canonry.service.ingest import new_ingests, validate_articles
 from canonry.service.ui.compare import compared, shingle_set, verifies
+from canonry.workers.adapters.memory.index import MemoryIndex
+from canonry.workers.adapters.memory.queue import InProcessQueue
+from canonry.workers.adapters.sql.store import SqlStore
+from canonry.workers.article import RawArticle
+from canonry.workers.clean.chrome import ChromeModel
+from canonry.workers.clean.extract import extract_page
 from canonry.workers.dedup.align import align
 from canonry.workers.dedup.fingerprint import fingerprint
 from canonry.workers.dedup.lsh import IndexEntry
@@ -22,7 +32,9 @@ from canonry.workers.dedup.match import (
     verified_similarity,
 )
 from canonry.workers.dedup.shingle import shingles
-from canonry.workers.worker import WorkerOptions
+from canonry.workers.identity import document_id_for
+from canonry.workers.ports import Claim
+from canonry.workers.worker import Worker, WorkerOptions
 from tests import synthetic
 from tests.test_batch_engine import run
 
@@ -226,3 +238,48 @@ async def test_the_engine_joins_an_edited_copy_and_keeps_templated_stories_apart
     assert document["https://reprint.example/story"] == document["https://wire.example/story"]
     assert document["https://shop.example/terms-b"] != document["https://brand.example/terms-a"]
     assert document["https://brand.example/terms-a"] != document["https://wire.example/story"]
+
+
+async def test_a_rival_in_doubt_is_waited_for_not_passed_over(settings: Settings) -> None:
+    """Another worker has claimed the original and not committed it yet: its text is not at
+    hand, so the copy (in doubt on the signatures) cannot be compared. It is not decided "new"
+    past it: it waits, and once the original is stored it joins it."""
+    store, queue, index = SqlStore.connect(settings.database_url), InProcessQueue(), MemoryIndex()
+    worker = Worker(store, queue, index, WorkerOptions(batch_size=1, retry_backoff=0.001))
+    try:
+        articles = [{"url": "https://wire.example/story", "text": STORY},
+                    {"url": "https://reprint.example/story", "text": COPY}]
+        await accept_and_dispatch(store, queue, new_ingests(validate_articles(articles,
+                                                                              batch=True)))
+        [original], [copy] = await queue.receive(1, 1.0), await queue.receive(1, 1.0)
+        # The other worker's claim, as its `_decide` makes it before committing.
+        text = extract_page(RawArticle(url=articles[0]["url"], text=STORY), ChromeModel())[0]
+        fp = fingerprint(text.match_text)
+        claimed = IndexEntry(document_id_for(original.ingest_id), fp.text_hash, fp.hashvalues,
+                             fp.size, 0.0)
+        assert await index.claim([Claim(claimed, set())]) == [[]]
+
+        await worker.handle_batch([copy])
+        status = await statuses(store)
+        assert status[copy.ingest_id] != "done"  # not decided past the unread rival
+        assert status[original.ingest_id] == "queued"  # precondition: still uncommitted
+
+        await worker.handle_batch([original])  # the other worker commits
+        [retry] = await queue.receive(1, 1.0)
+        assert retry.ingest_id == copy.ingest_id
+        await worker.handle_batch([retry])
+        rows = await ingest_rows(store)
+        assert rows[copy.ingest_id]["status"] == "done"
+        assert rows[copy.ingest_id]["document_id"] == rows[original.ingest_id]["document_id"]
+    finally:
+        await queue.close()
+        await store.close()
+
+
+async def statuses(store: SqlStore) -> dict[str, str]:
+    return {ingest_id: row["status"] for ingest_id, row in (await ingest_rows(store)).items()}
+
+
+async def ingest_rows(store: SqlStore) -> dict[str, dict]:
+    async with store.engine.connect() as conn:
+        return {row["id"]: dict(row) for row in (await conn.execute(select(ingests))).mappings()}

@@ -401,7 +401,13 @@ class Worker:
         batch_new = BandIndex()  # the new stories of this batch, as they are decided
         rivals = BandIndex()  # entries other workers claimed, met while claiming
         todo = open_items
-        for _ in range(MAX_CLAIM_ROUNDS):
+        for round_ in range(MAX_CLAIM_ROUNDS):
+            if round_:  # rivals in doubt committed since they were met: their texts now
+                texts.update(await self.store.canonical_texts({
+                    c.document_id for it in todo
+                    for c in nearest_in_doubt(it.analysis.fingerprint,
+                                              rivals.query(it.analysis.fingerprint.hashvalues))
+                    if c.document_id not in texts}))
             claims: list[Claim] = []
             claimers: list[_Item] = []
             for it in todo:
@@ -410,7 +416,13 @@ class Worker:
                 it.verdict = self._verdict(it, pool, urls.get(it.ingest.url), texts)
                 if it.verdict.kind == "new":
                     batch_new.replace(it.entry())
-                    claims.append(Claim(it.entry(), {c.document_id for c in pool}))
+                    # A candidate in doubt whose text is not at hand (another worker's claim,
+                    # not committed yet) was not judged: the claim loses to it, and the article
+                    # is judged again once that text is stored.
+                    unread = {c.document_id for c in nearest_in_doubt(it.analysis.fingerprint,
+                                                                      pool)
+                              if c.document_id not in texts}
+                    claims.append(Claim(it.entry(), {c.document_id for c in pool} - unread))
                     claimers.append(it)
             lost = set()
             for it, unjudged in zip(claimers, await self.index.claim(claims), strict=True):
