@@ -160,7 +160,7 @@ def test_unspaced_scripts_are_aligned_by_characters() -> None:
     assert aligned_score(copy, text).jaccard >= 0.8
     assert aligned_score("まったく別の話題についての短い記事がここに書かれています。" * 3,
                          text).jaccard < 0.1
-    # One text unspaced, the other mostly Latin: both compared by characters.
+    # A few Latin words added do not change the unit: still compared by characters.
     assert aligned_score(text + " Tokyo", text).jaccard >= 0.9
 
 

@@ -226,33 +226,33 @@ def decide(
     exact = sorted(c.document_id for c in pool if c.text_hash == fp.text_hash)
     if exact:
         return Verdict(kind="exact", document_id=exact[0], similarity=1.0, upgrade=False)
-    verified = []
-    for entry in pool:
-        s = score(fp, entry)
-        sim = verified_similarity(s, config)
-        if sim is not None:
-            verified.append((-sim, entry.document_id, s, entry))
-    verified.sort(key=lambda v: (v[0], v[1]))
-    best = next((v for v in verified if confirm is None or confirm(v[3])), None)
+    verified = [(sim, entry) for entry in pool
+                if (sim := verified_similarity(score(fp, entry), config)) is not None]
+    best = _first_confirmed(verified, confirm)
     if best is None and text is not None and text_of is not None:
-        aligned = [(-sim, entry.document_id, entry)
-                   for entry, sim in aligned_candidates(fp, text, pool, text_of, config)]
-        aligned.sort(key=lambda v: (v[0], v[1]))
-        found = next((v for v in aligned if confirm is None or confirm(v[2])), None)
+        found = _first_confirmed(aligned_candidates(fp, text, pool, text_of, config), confirm)
         # Joined by the text tier: an edited version, never the fuller text that replaces the
         # canonical (a digest holding an edited copy whole would otherwise take its place).
-        return NEW if found is None else Verdict(kind="near", document_id=found[1],
-                                                 similarity=-found[0], upgrade=False)
+        return NEW if found is None else Verdict(kind="near", document_id=found[1].document_id,
+                                                 similarity=found[0], upgrade=False)
     if best is None:
         return NEW
-    negative_sim, document_id, s, entry = best
-    sim = -negative_sim
+    sim, entry = best
+    s = score(fp, entry)
     # The fuller version: holds (nearly) all of the canonical and is clearly larger than it.
     upgrade = (
         s.b_in_a >= config.upgrade_containment and fp.size >= config.upgrade_ratio * entry.size
         and may_replace(fp, entry, config, text)
     )
-    return Verdict(kind="near", document_id=document_id, similarity=sim, upgrade=upgrade)
+    return Verdict(kind="near", document_id=entry.document_id, similarity=sim, upgrade=upgrade)
+
+
+def _first_confirmed(scored: list[tuple[float, IndexEntry]],
+                     confirm: Callable[[IndexEntry], bool] | None
+                     ) -> tuple[float, IndexEntry] | None:
+    """The highest-scoring candidate (ties: the smallest document id) that `confirm` accepts."""
+    scored = sorted(scored, key=lambda pair: (-pair[0], pair[1].document_id))
+    return next((pair for pair in scored if confirm is None or confirm(pair[1])), None)
 
 
 def in_doubt(s: Score, config: MatchConfig = DEFAULT_MATCH) -> bool:
@@ -289,14 +289,14 @@ def nearest_in_doubt(fp: Fingerprint, pool: Iterable[IndexEntry],
 def aligned_candidates(
     fp: Fingerprint, text: str, pool: Iterable[IndexEntry],
     text_of: Callable[[IndexEntry], str | None], config: MatchConfig = DEFAULT_MATCH,
-) -> list[tuple[IndexEntry, float]]:
+) -> list[tuple[float, IndexEntry]]:
     """The nearest candidates in doubt (`nearest_in_doubt`) that verify on the texts read in
-    order (`aligned_score`), with the verifying score."""
+    order (`aligned_score`), each with its verifying score."""
     out = []
     for entry in nearest_in_doubt(fp, pool, config):
         other = text_of(entry)
         if other is None:
             continue
         if (sim := verified_similarity(aligned_score(text, other), config)) is not None:
-            out.append((entry, sim))
+            out.append((sim, entry))
     return out

@@ -255,11 +255,10 @@ def _misses_by_reason(rows: list[dict[str, Any]], docs: list[str], texts: Sequen
             sets[i] = shingles(texts[i], minhash.word_size, minhash.char_size)
         return sets[i]
 
-    def entry(i: int) -> IndexEntry:
+    def fingerprint_of(i: int) -> Fingerprint:
         if i not in prints:
             prints[i] = fingerprint(texts[i], minhash)
-        fp = prints[i]
-        return IndexEntry(f"d{i}", fp.text_hash, fp.hashvalues, fp.size, float(i))
+        return prints[i]
 
     reasons: Counter[str] = Counter()
     by_cluster: dict[str, list[int]] = defaultdict(list)
@@ -274,9 +273,9 @@ def _misses_by_reason(rows: list[dict[str, Any]], docs: list[str], texts: Sequen
                 if not a or not b:
                     reasons[MISS_REASONS[0]] += 1
                     continue
-                fp = prints.get(j) or fingerprint(texts[j], minhash)
-                prints[j] = fp
-                if (verified_similarity(score(fp, entry(i)), match) is not None
+                fp = fingerprint_of(i)
+                entry = IndexEntry(f"d{i}", fp.text_hash, fp.hashvalues, fp.size, float(i))
+                if (verified_similarity(score(fingerprint_of(j), entry), match) is not None
                         or verified_similarity(aligned_score(texts[j], texts[i]), match)
                         is not None):
                     reasons[MISS_REASONS[1]] += 1
