@@ -13,6 +13,11 @@
 - `signatures`: the MinHash of each canonical text; the LSH index is derived from these. The
   signature reads the body as found on the page alone; where the learned boilerplate trimmed
   the published text, `match_text` keeps what it read (the same-site check compares it too).
+- `alias_signatures`: other texts a document is found by, each under a key of its own, with
+  the URL it came from: the canonical an upgrade replaced, and copies that told the story
+  differently (verified though they share under half their shingles with what they matched).
+  The LSH index holds them beside `signatures`: a later copy may resemble them, not the
+  canonical.
 - `outbox`: one event per change (document created, updated, a duplicate added), written in the
   transaction of the change, keyed by its `change_seq`; GET /events and the Redis event stream
   are fed from it, so an event exists exactly when its change does.
@@ -150,6 +155,22 @@ signatures = Table(
     Column("match_text", Text),
 )
 Index("ix_signatures_seen_at", signatures.c.seen_at)
+
+alias_signatures = Table(
+    "alias_signatures",
+    metadata,
+    # identity.alias_key_for(the ingest that upgraded the document, or the copy itself)
+    Column("key", String(40), primary_key=True),
+    Column("document_id", String(40), ForeignKey("documents.id"), nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("hashvalues", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("seen_at", Float, nullable=False),  # a former canonical's: the document's
+    Column("url", Text, nullable=False),
+    Column("match_text", Text, nullable=False),
+)
+Index("ix_alias_signatures_seen_at", alias_signatures.c.seen_at)
+Index("ix_alias_signatures_document", alias_signatures.c.document_id)
 
 backfill_checkpoints = Table(
     "backfill_checkpoints",

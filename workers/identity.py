@@ -39,3 +39,11 @@ def ingest_id_for(url: str, content_digest: str) -> str:
 
 def document_id_for(ingest_id: str) -> str:
     return "doc_" + ingest_id.removeprefix("ing_")
+
+
+def alias_key_for(ingest_id: str) -> str:
+    """The index key of the alias this ingest leaves (`IndexEntry.alias_of`): the canonical
+    text it replaced (an upgrade), or its own text (a copy that told the story differently).
+    An ingest is one or the other, never both; derived from it, so a redelivery that finds
+    the ingest finished writes nothing twice."""
+    return "als_" + ingest_id.removeprefix("ing_")

@@ -263,7 +263,8 @@ class DedupIndex(Protocol):
         entries only until the store has them can drop them)."""
 
     async def replace(self, entries: Sequence[IndexEntry]) -> None:
-        """Documents whose canonical text changed: index their new signatures instead."""
+        """Documents whose canonical text changed: index their new signatures instead (and
+        the former canonicals, under their own keys, beside them)."""
 
     async def remove(self, document_ids: Sequence[str]) -> None: ...
 
@@ -285,7 +286,8 @@ class SignatureSource(Protocol):
     """Where an index that keeps no signatures reads the entries of its candidates."""
 
     async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
-        """The stored entries of these documents (those unknown are left out)."""
+        """The stored entries under these keys, documents' and former canonicals' (those
+        unknown are left out)."""
 
 
 class Store(Protocol):
@@ -325,7 +327,8 @@ class Store(Protocol):
         """Documents whose canonical text has one of these hashes: text hash → document id."""
 
     async def canonical_texts(self, document_ids: Collection[str]) -> dict[str, tuple[str, str]]:
-        """Per document (unknown ones left out): its canonical URL and text."""
+        """Per index key (unknown ones left out): the canonical URL and text of a document,
+        or of a former canonical (`IndexEntry.alias_of`) the URL and text it was."""
 
     async def url_documents(self, urls: Collection[str]) -> dict[str, UrlDocument]:
         """The document each known URL last contributed to."""
@@ -343,7 +346,8 @@ class Store(Protocol):
     async def failed_ingests(self, limit: int) -> list[dict[str, Any]]: ...
 
     async def index_entries(self, seen_since: float) -> list[IndexEntry]:
-        """Signatures of documents first seen since then: what the LSH index holds."""
+        """Signatures of documents first seen since then, and their former canonicals':
+        what the LSH index holds."""
 
     def signature_blocks(self, seen_since: float,
                          size: int = 20_000) -> AsyncIterator[SignatureBlock]:

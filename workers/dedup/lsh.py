@@ -103,11 +103,22 @@ def _band_prefixes(bands: int) -> tuple[bytes, ...]:
 
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
+    """One signature in the index, under its key `document_id`: a document's canonical text,
+    or, with `alias_of`, another text that document is found by (under a key of its own,
+    `identity.alias_key_for`): the canonical an upgrade replaced, or a copy that told the
+    story differently."""
+
     document_id: str
     text_hash: str
     hashvalues: tuple[int, ...]
     size: int
     seen_at: float  # when the document was (last) indexed; the eviction clock
+    alias_of: str | None = None
+
+    @property
+    def document(self) -> str:
+        """The document a match with this entry joins."""
+        return self.alias_of or self.document_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +149,9 @@ class BandIndex:
     """Pure in-memory band index: document → entry, band key → document ids.
 
     One entry per document: the canonical text's signature (copies are not indexed, they
-    resolve to the document they matched). Entries older than the dedup window are evicted by
-    `evict_older_than`, so memory stays bounded under an endless feed.
+    resolve to the document they matched), plus aliases under keys of their own
+    (`IndexEntry.alias_of`). Entries older than the dedup window are
+    evicted by `evict_older_than`, so memory stays bounded under an endless feed.
     """
 
     def __init__(self, config: LSHConfig = DEFAULT_LSH) -> None:
@@ -155,6 +167,9 @@ class BandIndex:
 
     def __contains__(self, document_id: object) -> bool:
         return document_id in self._entries
+
+    def entry(self, key: str) -> IndexEntry:
+        return self._entries[key]
 
     def add(self, entry: IndexEntry) -> None:
         if entry.document_id in self._entries:

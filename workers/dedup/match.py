@@ -85,6 +85,14 @@ class Verdict:
     document_id: str | None  # the matched document; None when new
     similarity: float | None  # the verifying score (see `Score`); 1.0 for exact, None when new
     upgrade: bool  # the newcomer should replace the matched document's canonical text
+    # A copy verified by containment or on its text, not by its Jaccard with the entry it
+    # matched (cut, boxed, edited): it told the story differently, and a later copy may resemble
+    # it rather than the canonical, so it is indexed too, as an alias of its document. A copy
+    # the Jaccard tier verified adds nothing the index does not find already: the common case,
+    # a wire story reprinted nearly verbatim, costs no entry. (syndication-wcxb, 1,671
+    # articles: recall 0.9595 with the upgrades' former canonicals indexed, 0.9608 with these
+    # 23 aliases too, the same with every copy an alias, 816 of them.)
+    alias: bool = False
 
 
 NEW = Verdict(kind="new", document_id=None, similarity=None, upgrade=False)
@@ -212,7 +220,11 @@ def decide(
     """Match a newcomer against the LSH candidates.
 
     Exact (same text hash) wins; otherwise the verified candidate with the highest similarity,
-    ties broken by the smallest document id, so the verdict does not depend on candidate order.
+    ties broken by the smallest key, so the verdict does not depend on candidate order. A
+    candidate may be an alias of a document (`IndexEntry.alias_of`): a match joins its
+    document, and is never an upgrade (it measured the newcomer against another text than
+    the canonical). A match verified by containment or on the texts is an alias itself
+    (`Verdict.alias`).
     An empty text (no shingles) is always new: emptiness is not a story. `text` is the
     newcomer's clean text: without it an upgrade is not checked for repetition. `confirm`, when
     given, has the last word on a verified candidate (the same-site check, `still_one_story`):
@@ -223,7 +235,7 @@ def decide(
     if fp.size == 0:
         return NEW
     pool = [c for c in candidates if c.size > 0]
-    exact = sorted(c.document_id for c in pool if c.text_hash == fp.text_hash)
+    exact = sorted(c.document for c in pool if c.text_hash == fp.text_hash)
     if exact:
         return Verdict(kind="exact", document_id=exact[0], similarity=1.0, upgrade=False)
     verified = [(sim, entry) for entry in pool
@@ -232,19 +244,23 @@ def decide(
     if best is None and text is not None and text_of is not None:
         found = _first_confirmed(aligned_candidates(fp, text, pool, text_of, config), confirm)
         # Joined by the text tier: an edited version, never the fuller text that replaces the
-        # canonical (a digest holding an edited copy whole would otherwise take its place).
-        return NEW if found is None else Verdict(kind="near", document_id=found[1].document_id,
-                                                 similarity=found[0], upgrade=False)
+        # canonical (a digest holding an edited copy whole would otherwise take its place); in
+        # doubt on its signature, so an alias.
+        return NEW if found is None else Verdict(kind="near", document_id=found[1].document,
+                                                 similarity=found[0], upgrade=False, alias=True)
     if best is None:
         return NEW
     sim, entry = best
     s = score(fp, entry)
     # The fuller version: holds (nearly) all of the canonical and is clearly larger than it.
+    # Measured against an alias, that says nothing of the canonical.
     upgrade = (
-        s.b_in_a >= config.upgrade_containment and fp.size >= config.upgrade_ratio * entry.size
+        entry.alias_of is None
+        and s.b_in_a >= config.upgrade_containment and fp.size >= config.upgrade_ratio * entry.size
         and may_replace(fp, entry, config, text)
     )
-    return Verdict(kind="near", document_id=entry.document_id, similarity=sim, upgrade=upgrade)
+    return Verdict(kind="near", document_id=entry.document, similarity=sim, upgrade=upgrade,
+                   alias=not upgrade and s.jaccard < config.jaccard)
 
 
 def _first_confirmed(scored: list[tuple[float, IndexEntry]],

@@ -143,7 +143,8 @@ def assign_documents(
     on_new: Callable[[int], None] | None = None,
 ) -> tuple[list[str], Counter[str]]:
     """Run query → decide → add/replace in order; the document id of each article, and how
-    many verdicts of each kind (plus "upgrade") there were. Document ids are "d<first index>".
+    many verdicts of each kind (plus "upgrade", and "alias": copies indexed beside their
+    document) there were. Document ids are "d<first index>".
     With `texts` and `sites` (the clean texts, `publisher_of` each URL), a candidate whose
     canonical text comes from the newcomer's own site must also pass `still_one_story`, and
     candidates in doubt are compared on the texts (`match.aligned_candidates`), as in the
@@ -152,7 +153,7 @@ def assign_documents(
     index = BandIndex(lsh)
     docs: list[str] = []
     verdicts: Counter[str] = Counter()
-    canonical: dict[str, tuple[str, str]] = {}  # document -> (site, canonical text)
+    canonical: dict[str, tuple[str, str]] = {}  # index key -> (site, text)
     for i, fp in enumerate(fps):
         confirm = text = None
         if texts is not None and sites is not None:
@@ -175,10 +176,21 @@ def assign_documents(
             docs.append(entry.document_id)
             continue
         docs.append(verdict.document_id)
+        # Aliases, as the store keeps them: the canonical an upgrade replaces, and a copy that
+        # told the story differently (`Verdict.alias`).
+        alias = f"a{i}"
         if verdict.upgrade:
             verdicts["upgrade"] += 1
+            index.add(replace(index.entry(verdict.document_id), document_id=alias,
+                              alias_of=verdict.document_id))
+            if verdict.document_id in canonical:
+                canonical[alias] = canonical[verdict.document_id]
             index.replace(replace(entry, document_id=verdict.document_id))
             _keep(canonical, verdict.document_id, i, texts, sites)
+        elif verdict.alias:
+            verdicts["alias"] += 1
+            index.add(replace(entry, document_id=alias, alias_of=verdict.document_id))
+            _keep(canonical, alias, i, texts, sites)
     return docs, verdicts
 
 

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Row, bindparam, func, or_, select, update
+from sqlalchemy import Row, String, bindparam, func, null, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canonry.schemas.tables import (
+    alias_signatures,
     backfill_checkpoints,
     documents,
     ingests,
@@ -44,6 +45,7 @@ from canonry.workers.dedup.fingerprint import (
     encode_hashvalues,
 )
 from canonry.workers.dedup.lsh import IndexEntry, SignatureBlock
+from canonry.workers.identity import alias_key_for
 from canonry.workers.ports import (
     ONE_RUN_INPUT,
     OPEN_STATES,
@@ -207,11 +209,17 @@ class SqlStore:
         async with self.engine.connect() as conn:
             # The text the signature was taken from: the untrimmed one, where learned
             # boilerplate trimmed the stored text (the same-site check compares page alone).
+            # Aliases (keys of `alias_signatures`) are read with their own texts.
             text = func.coalesce(signatures.c.match_text, documents.c.text)
-            rows = await conn.execute(select(documents.c.id, documents.c.url, text)
-                                      .join(signatures, signatures.c.document_id == documents.c.id)
-                                      .where(documents.c.id.in_(list(document_ids))))
-            return {document_id: (url, text) for document_id, url, text in rows}
+            keys = list(document_ids)
+            current = (select(documents.c.id, documents.c.url, text)
+                       .join(signatures, signatures.c.document_id == documents.c.id)
+                       .where(documents.c.id.in_(keys)))
+            aliases = (select(alias_signatures.c.key, alias_signatures.c.url,
+                              alias_signatures.c.match_text)
+                       .where(alias_signatures.c.key.in_(keys)))
+            rows = await conn.execute(union_all(current, aliases))
+            return {key: (url, text) for key, url, text in rows}
 
     async def url_documents(self, urls: Collection[str]) -> dict[str, UrlDocument]:
         """The document each URL (in its normal form: `canonry.workers.urls`) last contributed
@@ -381,18 +389,16 @@ class SqlStore:
     async def index_entries(self, seen_since: float) -> list[IndexEntry]:
         """Signatures of documents first seen since `seen_since`: what the LSH index holds."""
         async with self.engine.connect() as conn:
-            result = await conn.execute(
-                select(*_INDEX_COLUMNS).where(signatures.c.seen_at >= seen_since)
-                .order_by(signatures.c.seen_at)
-            )
+            result = await conn.execute(_indexed(seen_since=seen_since))
             return [_index_entry(row) for row in result]
 
     async def signature_blocks(self, seen_since: float,
                                size: int = 20_000) -> AsyncIterator[SignatureBlock]:
         """`index_entries` for a bulk load: streamed (a server-side cursor), `size` documents
         a block, in seen_at order, only the columns an index needs, decoded as arrays."""
-        query = (select(signatures.c.document_id, signatures.c.seen_at, signatures.c.hashvalues)
-                 .where(signatures.c.seen_at >= seen_since).order_by(signatures.c.seen_at))
+        indexed = _indexed(seen_since=seen_since).subquery()
+        query = select(indexed.c.document_id, indexed.c.seen_at, indexed.c.hashvalues).order_by(
+            indexed.c.seen_at, indexed.c.document_id)
         async with self.engine.connect() as conn:
             result = await conn.stream(query.execution_options(yield_per=size))
             async for rows in result.partitions(size):
@@ -405,9 +411,7 @@ class SqlStore:
         if not document_ids:
             return []
         async with self.engine.connect() as conn:
-            result = await conn.execute(
-                select(*_INDEX_COLUMNS)
-                .where(signatures.c.document_id.in_(list(document_ids))))
+            result = await conn.execute(_indexed(keys=list(document_ids)))
             return [_index_entry(row) for row in result]
 
 
@@ -423,10 +427,31 @@ _INDEX_COLUMNS = (signatures.c.document_id, signatures.c.text_hash, signatures.c
                   signatures.c.size, signatures.c.seen_at)
 
 
+def _indexed(*, seen_since: float | None = None, keys: list[str] | None = None) -> Any:
+    """What the LSH index holds, as `_INDEX_COLUMNS` plus `alias_of`: every canonical's
+    signature and every alias's (under its own key), those first seen since `seen_since` (in
+    seen_at order) or those under `keys`."""
+    current = select(*_INDEX_COLUMNS, null().label("alias_of"))
+    aliases = select(alias_signatures.c.key.label("document_id"), alias_signatures.c.text_hash,
+                     alias_signatures.c.hashvalues, alias_signatures.c.size,
+                     alias_signatures.c.seen_at, alias_signatures.c.document_id.label("alias_of"))
+    if seen_since is not None:
+        current = current.where(signatures.c.seen_at >= seen_since)
+        aliases = aliases.where(alias_signatures.c.seen_at >= seen_since)
+    if keys is not None:
+        current = current.where(signatures.c.document_id.in_(keys))
+        aliases = aliases.where(alias_signatures.c.key.in_(keys))
+    both = union_all(current, aliases)
+    if seen_since is None:
+        return both
+    ordered = both.subquery()
+    return select(ordered).order_by(ordered.c.seen_at, ordered.c.document_id)
+
+
 def _index_entry(row: Any) -> IndexEntry:
     return IndexEntry(document_id=row.document_id, text_hash=row.text_hash,
                       hashvalues=decode_hashvalues(row.hashvalues), size=row.size,
-                      seen_at=row.seen_at)
+                      seen_at=row.seen_at, alias_of=getattr(row, "alias_of", None))
 
 
 def _ingest(row: Any) -> Ingest:
@@ -516,6 +541,16 @@ _UPGRADED = (
             canonical_ingest_id=bindparam("b_canonical"),
             title=func.coalesce(bindparam("b_title"), documents.c.title))
 )
+# The signature an upgrade replaces, kept as an alias under the upgrading ingest's key (read
+# before the replacement: the same transaction, statements in order).
+_FORMER_KEPT = alias_signatures.insert().from_select(
+    ["key", "document_id", "text_hash", "hashvalues", "size", "seen_at", "url", "match_text"],
+    select(bindparam("b_key", type_=String), signatures.c.document_id, signatures.c.text_hash,
+           signatures.c.hashvalues, signatures.c.size, signatures.c.seen_at, documents.c.url,
+           func.coalesce(signatures.c.match_text, documents.c.text))
+    .join(documents, documents.c.id == signatures.c.document_id)
+    .where(signatures.c.document_id == bindparam("b_id")),
+)
 _SIGNATURE_REPLACED = (
     update(signatures)
     .where(signatures.c.document_id == bindparam("b_id"))
@@ -540,6 +575,11 @@ class _BatchWrite:
         self.new_signatures: dict[str, dict[str, Any]] = {}
         self.changed: dict[str, dict[str, Any]] = {}  # existing documents: their changes
         self.replaced_signatures: dict[str, dict[str, Any]] = {}
+        # Aliases: the former signatures of upgraded documents stored before this batch (copied
+        # by key), and rows written as they are (this batch's documents' former ones, copies).
+        self.formers_stored: list[dict[str, Any]] = []
+        self.aliases_new: list[dict[str, Any]] = []
+        self.formers_kept: set[str] = set()
         self.provenance: list[dict[str, Any]] = []
         self.aliases: list[dict[str, Any]] = []
         self.finished: list[dict[str, Any]] = []
@@ -629,10 +669,17 @@ class _BatchWrite:
         doc_id, fp = decision.document_id, decision.fingerprint
         row = self._row_of(doc_id)
         owner = hash_owner.get(fp.text_hash)
+        if decision.verdict.alias:
+            self.aliases_new.append({
+                "key": alias_key_for(decision.ingest.id), "document_id": doc_id,
+                "text_hash": fp.text_hash, "hashvalues": encode_hashvalues(fp.hashvalues),
+                "size": fp.size, "seen_at": decision.ingest.received_at.timestamp(),
+                "url": decision.ingest.url, "match_text": decision.extracted.match_text})
         if not decision.verdict.upgrade or owner not in (None, doc_id):
             return "recorded"  # no upgrade, or another document has exactly this text
         versions[doc_id] += 1
         ingest, extracted = decision.ingest, decision.extracted
+        self._keep_former(doc_id, alias_key_for(ingest.id))
         row.update(text=extracted.text, version=versions[doc_id], updated_at=self.now,
                    canonical_ingest_id=ingest.id)
         if title := ingest.title or extracted.title:
@@ -644,6 +691,24 @@ class _BatchWrite:
             self.replaced_signatures[doc_id] = signature
         hash_owner[fp.text_hash] = doc_id
         return "upgraded"
+
+    def _keep_former(self, doc_id: str, key: str) -> None:
+        """Keep the signature `doc_id` has now, before an upgrade replaces it. (A document
+        upgraded twice in one batch keeps the first only: the one between was never
+        committed, so no copy outside the batch was judged against it.)"""
+        if doc_id in self.formers_kept:
+            return
+        self.formers_kept.add(doc_id)
+        created = self.new_documents.get(doc_id)
+        if created is not None:
+            signature = self.new_signatures[doc_id]
+            self.aliases_new.append({
+                "key": key, "document_id": doc_id, "text_hash": signature["text_hash"],
+                "hashvalues": signature["hashvalues"], "size": signature["size"],
+                "seen_at": signature["seen_at"], "url": created["url"],
+                "match_text": signature["match_text"] or created["text"]})
+        else:
+            self.formers_stored.append({"b_key": key, "b_id": doc_id})
 
     def _row_of(self, doc_id: str) -> dict[str, Any]:
         """The row being inserted, or the changes to an existing document (copies counted)."""
@@ -661,6 +726,10 @@ class _BatchWrite:
         if self.new_documents:
             await conn.execute(documents.insert(), list(self.new_documents.values()))
             await conn.execute(signatures.insert(), list(self.new_signatures.values()))
+        if self.aliases_new:
+            await conn.execute(alias_signatures.insert(), self.aliases_new)
+        if self.formers_stored:  # before the signatures and texts are replaced
+            await conn.execute(_FORMER_KEPT, self.formers_stored)
         if self.replaced_signatures:
             await conn.execute(_SIGNATURE_REPLACED, [
                 {"b_id": doc_id, "b_text_hash": v["text_hash"], "b_hashvalues": v["hashvalues"],
