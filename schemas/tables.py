@@ -165,7 +165,9 @@ alias_signatures = Table(
     Column("text_hash", String(64), nullable=False),
     Column("hashvalues", LargeBinary, nullable=False),
     Column("size", Integer, nullable=False),
-    Column("seen_at", Float, nullable=False),  # a former canonical's: the document's
+    # A former canonical's: the document's; a copy's: its own arrival (a story republished
+    # later stays findable by that copy for a window from then).
+    Column("seen_at", Float, nullable=False),
     Column("url", Text, nullable=False),
     Column("match_text", Text, nullable=False),
 )

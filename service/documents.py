@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -28,6 +29,8 @@ from canonry.workers.article import RawArticle
 from canonry.workers.clean.extract import extract
 from canonry.workers.dedup.fingerprint import fingerprint
 from canonry.workers.dedup.match import similarity
+
+T = TypeVar("T")
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -162,10 +165,8 @@ async def post_similar(request: web.Request) -> web.Response:
     raw = RawArticle(url="http://query.invalid/", text=query.text, html=query.html)
     fp = await asyncio.to_thread(lambda: fingerprint(extract(raw).text))
     [candidates] = await request.app[INDEX].candidates([fp.hashvalues])
-    scored = sorted(
-        ((similarity(fp, c), c.document_id) for c in candidates),
-        key=lambda pair: (-pair[0][0], pair[1]),
-    )[: query.limit]
+    scored = best_per_document(((similarity(fp, c), c.document) for c in candidates),
+                               key=lambda pair: (-pair[0][0], pair[1]))[: query.limit]
     titles = await request.app[READS].titles([doc for _, doc in scored])
     hits = [
         SimilarHit(document_id=doc, similarity=round(jaccard, 4),
@@ -173,3 +174,12 @@ async def post_similar(request: web.Request) -> web.Response:
         for (jaccard, containment), doc in scored
     ]
     return _json(SimilarOut(results=hits))
+
+
+def best_per_document(scored: Iterable[tuple[T, str]], key: Callable[[tuple[T, str]], Any]
+                      ) -> list[tuple[T, str]]:
+    """(score, document) pairs in `key` order, each document once (its best): the index finds
+    a document by its canonical text and by its aliases (`IndexEntry.alias_of`)."""
+    ranked = sorted(scored, key=key)
+    seen: set[str] = set()
+    return [pair for pair in ranked if not (pair[1] in seen or seen.add(pair[1]))]

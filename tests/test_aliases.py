@@ -9,7 +9,10 @@ alias joins its document and never upgrades it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from canonry.schemas.tables import alias_signatures, ingests
@@ -18,6 +21,7 @@ from canonry.service.backends import open_backends
 from canonry.service.config import Settings
 from canonry.service.ingest import new_ingests, validate_articles
 from canonry.workers.adapters.memory.index import MemoryIndex
+from canonry.workers.adapters.sql.store import SqlStore
 from canonry.workers.dedup.fingerprint import fingerprint
 from canonry.workers.dedup.lsh import IndexEntry
 from canonry.workers.dedup.match import decide, score
@@ -26,6 +30,7 @@ from canonry.workers.pool import InlineAnalyser
 from canonry.workers.worker import Worker, WorkerOptions
 from tests import synthetic
 from tests.test_aligned import edited
+from tests.test_documents_api import ingest
 from tests.test_production import run_worker_until_drained
 
 STORY = synthetic.story(61, paragraphs=8)
@@ -141,3 +146,108 @@ async def test_a_restarted_worker_finds_the_story_by_its_alias(settings: Setting
             documents = dict((await conn.execute(select(ingests.c.url, ingests.c.document_id)))
                              .all())
     assert len(set(documents.values())) == 1, documents
+
+
+async def process(settings: Settings, articles: list[dict], batch_size: int = 1) -> None:
+    options = WorkerOptions(concurrency=1, batch_size=batch_size, retry_backoff=0.01)
+    async with open_backends(settings) as backends:
+        worker = Worker(backends.store, backends.queue, backends.index, options,
+                        InlineAnalyser())
+        await accept_and_dispatch(backends.store, backends.queue,
+                                  new_ingests(validate_articles(articles, batch=True)))
+        await run_worker_until_drained(worker, backends.queue)
+
+
+async def stored(settings: Settings) -> tuple[dict[str, Any], list[Any]]:
+    """The ingest rows by URL and the alias rows."""
+    store = SqlStore.connect(settings.database_url)
+    try:
+        async with store.engine.connect() as conn:
+            rows = {row.url: row for row in await conn.execute(select(ingests))}
+            aliases = (await conn.execute(select(alias_signatures))).all()
+        return rows, aliases
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_page_updated_to_a_shorter_text_is_a_new_version_and_no_alias_twice(
+        settings: Settings) -> None:
+    """A known canonical URL posted again with its story cut: the containment tier verifies
+    it (a copy that would be an alias) and the URL makes it the document's new version (an
+    upgrade): it is the upgrade, and the text it replaced is the one alias."""
+    lead = "\n\n".join(STORY.split("\n\n")[:3])
+    url = "https://wire.example/story"
+    await process(settings, [{"url": url, "text": STORY}])
+    await process(settings, [{"url": url, "text": lead}])
+    rows, aliases = await stored(settings)
+    assert {row.status for row in rows.values()} == {"done"}, [r.error for r in rows.values()]
+    updated = next(row for row in rows.values() if row.match == "near")
+    assert [(a.key, a.url) for a in aliases] == [(alias_key_for(updated.id), url)]
+    assert fingerprint(aliases[0].match_text).text_hash == fingerprint(STORY).text_hash
+
+
+async def test_the_index_holds_the_aliases_the_store_wrote(settings: Settings) -> None:
+    """Two upgrades of one document in one batch: the store keeps the text it had before the
+    batch, once; the index learns exactly the aliases the store holds (no key the store does
+    not know, which would be judged on its signature alone)."""
+    fuller = BOXED + "\n\n" + synthetic.story(65, paragraphs=6)
+    articles = [{"url": "https://wire.example/story", "text": STORY},
+                {"url": "https://host.example/story", "text": BOXED},
+                {"url": "https://mirror.example/story", "text": fuller}]
+    options = WorkerOptions(concurrency=1, batch_size=100, retry_backoff=0.01)
+    async with open_backends(settings) as backends:
+        store = backends.store
+        worker = Worker(store, backends.queue, backends.index, options, InlineAnalyser())
+        await accept_and_dispatch(store, backends.queue,
+                                  new_ingests(validate_articles(articles, batch=True)))
+        await run_worker_until_drained(worker, backends.queue)
+        async with store.engine.connect() as conn:
+            upgraded = (await conn.execute(select(ingests.c.id).where(
+                ingests.c.match == "near"))).scalars().all()
+            keys = set((await conn.execute(select(alias_signatures.c.key))).scalars())
+        assert len(upgraded) == 2 and len(keys) == 1  # precondition: two upgrades, one alias
+        found = await backends.index.candidates([fingerprint(text).hashvalues
+                                                 for text in (STORY, BOXED, fuller)])
+    indexed_aliases = {e.document_id for answer in found for e in answer if e.alias_of}
+    assert indexed_aliases == keys
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_an_edited_copy_is_kept_and_read_as_an_alias(settings: Settings) -> None:
+    """A copy with words edited joins on the text tier: it is stored as an alias with its own
+    URL and text, which the same-site check and the text tier read by its key, and the
+    rebuild's stream holds it among the canonicals in seen_at order."""
+    copy = edited(STORY, every=7)
+    await process(settings, [{"url": "https://wire.example/story", "text": STORY},
+                             {"url": "https://reprint.example/story", "text": copy}])
+    rows, aliases = await stored(settings)
+    story, reprint = rows["https://wire.example/story"], rows["https://reprint.example/story"]
+    assert reprint.document_id == story.document_id
+    [alias] = aliases
+    assert (alias.key, alias.url) == (alias_key_for(reprint.id), "https://reprint.example/story")
+    store = SqlStore.connect(settings.database_url)
+    try:
+        texts = await store.canonical_texts([alias.key, story.document_id])
+        entries = await store.index_entries(0.0)
+        blocks = [b async for b in store.signature_blocks(0.0, size=1)]
+    finally:
+        await store.close()
+    assert texts[alias.key] == ("https://reprint.example/story", alias.match_text)
+    assert fingerprint(alias.match_text).text_hash == fingerprint(copy).text_hash
+    assert [e.document_id for e in entries] == [d for b in blocks for d in b.document_ids]
+    assert {e.document_id: e.alias_of for e in entries} == {story.document_id: None,
+                                                            alias.key: story.document_id}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_similar_names_documents_not_their_aliases(client: TestClient) -> None:
+    """POST /similar and the story page's near misses read the same index: a document found
+    by its canonical and its alias is one hit, under its own id."""
+    story = await ingest(client, "https://wire.example/story", STORY)
+    boxed = await ingest(client, "https://host.example/story", BOXED)
+    assert boxed["document_id"] == story["document_id"]  # precondition: an upgrade
+    response = await client.post("/similar", json={"text": STORY})
+    assert response.status == 200, await response.text()
+    hits = (await response.json())["results"]
+    assert [hit["document_id"] for hit in hits] == [story["document_id"]]

@@ -354,7 +354,8 @@ class Store(Protocol):
         """The same for a bulk load: streamed, `size` a block, in seen_at order."""
 
     async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
-        """The signatures of these documents (unknown ones are left out), in one query."""
+        """The signatures under these index keys, documents' and aliases' (unknown ones are
+        left out), in one query."""
 
     async def canonicals(self, source: str | None, after: str,
                          limit: int) -> list[tuple[str, Ingest]]:

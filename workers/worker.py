@@ -97,20 +97,6 @@ def _texts_to_read(fp: Fingerprint, candidates: list[IndexEntry]) -> list[str]:
     return verified + [c.document_id for c in nearest_in_doubt(fp, candidates, DEFAULT_MATCH)]
 
 
-def _replaced_entry(verdict: Verdict, pool: list[IndexEntry], prior: UrlDocument | None
-                   ) -> IndexEntry | None:
-    """The entry of the document an upgrade verdict replaces the canonical of: judged against
-    as a candidate, or known by the article's URL (a new version of its page)."""
-    if not verdict.upgrade:
-        return None
-    for entry in pool:
-        if entry.document_id == verdict.document_id and entry.alias_of is None:
-            return entry
-    if prior is not None and prior.entry.document_id == verdict.document_id:
-        return prior.entry
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
     """How a worker behaves.
@@ -145,8 +131,6 @@ class _Item:
     ingest: Ingest
     analysis: Analysis
     verdict: Verdict | None = None
-    # An upgrade's document entry as judged: once committed, indexed as an alias.
-    replaced: IndexEntry | None = None
 
     @property
     def own_id(self) -> str:
@@ -157,19 +141,6 @@ class _Item:
         return IndexEntry(document_id=self.own_id, text_hash=fp.text_hash,
                           hashvalues=fp.hashvalues, size=fp.size,
                           seen_at=self.ingest.received_at.timestamp())
-
-    def alias_entry(self) -> IndexEntry | None:
-        """What this committed article adds to the index beside its document's entry, as the
-        store keeps it: the signature its upgrade replaced, or its own (a copy that told the
-        story differently, `Verdict.alias`)."""
-        verdict = self.verdict
-        if verdict is None or verdict.document_id is None:
-            return None
-        source = self.replaced if verdict.upgrade else self.entry() if verdict.alias else None
-        if source is None:
-            return None
-        return replace(source, document_id=alias_key_for(self.ingest.id),
-                       alias_of=verdict.document_id)
 
     def decision(self) -> Decision:
         assert self.verdict is not None
@@ -443,9 +414,7 @@ class Worker:
             for it in todo:
                 hashvalues = it.analysis.fingerprint.hashvalues
                 pool = [*indexed[id(it)], *batch_new.query(hashvalues), *rivals.query(hashvalues)]
-                prior = urls.get(it.ingest.url)
-                it.verdict = self._verdict(it, pool, prior, texts)
-                it.replaced = _replaced_entry(it.verdict, pool, prior)
+                it.verdict = self._verdict(it, pool, urls.get(it.ingest.url), texts)
                 if it.verdict.kind == "new":
                     batch_new.replace(it.entry())
                     # A candidate in doubt whose text is not at hand (another worker's claim,
@@ -495,8 +464,9 @@ class Worker:
         # canonical one (and the text is shaped like an article, as any upgrade must be), or
         # (below the copy bar) still the same story.
         if verdict.kind == "near" and verdict.document_id == prior.entry.document_id:
-            return replace(verdict, upgrade=verdict.upgrade or (
-                prior.url_is_canonical and may_replace(fp, prior.entry, text=text)))
+            upgrade = verdict.upgrade or (prior.url_is_canonical
+                                          and may_replace(fp, prior.entry, text=text))
+            return replace(verdict, upgrade=upgrade, alias=verdict.alias and not upgrade)
         if verdict.kind == "new":
             update = decide_update(fp, prior.entry, prior.url_is_canonical, text=text)
             if update is not None and update.document_id != item.own_id:
@@ -542,14 +512,17 @@ class Worker:
             await self.index.committed(stored)
         except Exception as exc:
             log.warning("index_committed_failed", error=str(exc))
-        # What the store keeps beside the documents' entries: upgrades' former canonicals, and
-        # copies that told the story differently.
-        aliases = [alias for it, outcome in zip(items, outcomes, strict=True)
-                   if outcome == "upgraded" or (outcome == "recorded" and it.verdict is not None
-                                                and it.verdict.alias)
-                   if (alias := it.alias_entry()) is not None]
-        if upgraded or aliases:  # the index is derived data: a reindex repairs a miss
+        # The aliases these decisions may have written (upgrades' former canonicals, copies
+        # that told the story differently), indexed as the store holds them: a document
+        # upgraded twice in one batch kept one, and one upgraded by another worker meanwhile
+        # kept the signature that worker replaced.
+        alias_keys = [alias_key_for(it.ingest.id) for it, outcome in zip(items, outcomes,
+                                                                        strict=True)
+                      if outcome == "upgraded" or (outcome == "recorded" and it.verdict is not None
+                                                   and it.verdict.alias)]
+        if upgraded or alias_keys:  # the index is derived data: a reindex repairs a miss
             try:
+                aliases = await self.store.index_entries_of(alias_keys) if alias_keys else []
                 await self.index.replace(
                     [replace(it.entry(), document_id=it.decision().document_id)
                      for it in upgraded] + aliases)

@@ -17,7 +17,13 @@ from functools import wraps
 from aiohttp import web
 
 from canonry.service.auth import UI_COOKIE, prefers_html
-from canonry.service.documents import CURSOR, MAX_CURSOR, QueryParam, int_param
+from canonry.service.documents import (
+    CURSOR,
+    MAX_CURSOR,
+    QueryParam,
+    best_per_document,
+    int_param,
+)
 from canonry.service.keys import AUTHENTICATOR, INDEX, READS, STORE, UI_QUERIES
 from canonry.service.problems import ProblemError
 from canonry.service.ui import pages
@@ -153,10 +159,10 @@ async def _near_misses(request: web.Request, document_id: str, text: str
         [candidates] = await request.app[INDEX].candidates([fp.hashvalues])
     except IndexNotReady:
         return []
-    scored = sorted(((score(fp, c), c.document_id) for c in candidates
-                     if c.document_id != document_id and c.size > 0),
-                    key=lambda pair: (-max(pair[0].jaccard, pair[0].containment), pair[1]))
-    scored = scored[:NEAR_SHOWN]
+    scored = best_per_document(
+        ((score(fp, c), c.document) for c in candidates
+         if c.document != document_id and c.size > 0),
+        key=lambda pair: (-max(pair[0].jaccard, pair[0].containment), pair[1]))[:NEAR_SHOWN]
     titles = await request.app[READS].titles([doc for _, doc in scored])
     return [pages.NearMiss(doc, titles.get(doc), s.jaccard, s.containment,
                            verified_similarity(s, DEFAULT_MATCH) is not None)

@@ -94,6 +94,10 @@ class Verdict:
     # 23 aliases too, the same with every copy an alias, 816 of them.)
     alias: bool = False
 
+    def __post_init__(self) -> None:
+        if self.upgrade and self.alias:
+            raise ValueError("an upgrade replaces the canonical; only a copy is an alias")
+
 
 NEW = Verdict(kind="new", document_id=None, similarity=None, upgrade=False)
 

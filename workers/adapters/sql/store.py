@@ -9,7 +9,9 @@ are executemany over a batch (compiled once, cached), never one per article.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Sequence
+import heapq
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -394,17 +396,28 @@ class SqlStore:
 
     async def signature_blocks(self, seen_since: float,
                                size: int = 20_000) -> AsyncIterator[SignatureBlock]:
-        """`index_entries` for a bulk load: streamed (a server-side cursor), `size` documents
-        a block, in seen_at order, only the columns an index needs, decoded as arrays."""
-        indexed = _indexed(seen_since=seen_since).subquery()
-        query = select(indexed.c.document_id, indexed.c.seen_at, indexed.c.hashvalues).order_by(
-            indexed.c.seen_at, indexed.c.document_id)
-        async with self.engine.connect() as conn:
-            result = await conn.stream(query.execution_options(yield_per=size))
-            async for rows in result.partitions(size):
-                ids, seen_at, blobs = zip(*rows, strict=True)
-                yield SignatureBlock(list(ids), np.array(seen_at, dtype=np.float64),
-                                     decode_hashvalue_rows(blobs))
+        """`index_entries` for a bulk load: streamed (server-side cursors), `size` documents
+        a block, in seen_at order, only the columns an index needs, decoded as arrays. The
+        canonicals' and the aliases' signatures are read side by side, each in its seen_at
+        index's order, and merged as they come: nothing sorts the whole window."""
+        current = (select(signatures.c.document_id, signatures.c.seen_at, signatures.c.hashvalues)
+                   .where(signatures.c.seen_at >= seen_since)
+                   .order_by(signatures.c.seen_at, signatures.c.document_id))
+        aliases = (select(alias_signatures.c.key, alias_signatures.c.seen_at,
+                          alias_signatures.c.hashvalues)
+                   .where(alias_signatures.c.seen_at >= seen_since)
+                   .order_by(alias_signatures.c.seen_at, alias_signatures.c.key))
+        async with self.engine.connect() as first, self.engine.connect() as second:
+            streams = [(await conn.stream(query.execution_options(yield_per=size))).partitions(size)
+                       for conn, query in ((first, current), (second, aliases))]
+            pending: list[Any] = []
+            async for rows in merged_partitions(streams, key=lambda row: (row[1], row[0])):
+                pending.extend(rows)
+                while len(pending) >= size:
+                    yield _signature_block(pending[:size])
+                    del pending[:size]
+            if pending:
+                yield _signature_block(pending)
 
     async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
         """The shared index's candidates, to verify: their signatures, in one query."""
@@ -425,6 +438,43 @@ _INGEST_COLUMNS = (
 # What an index entry needs (not `match_text`, a whole text where there is one).
 _INDEX_COLUMNS = (signatures.c.document_id, signatures.c.text_hash, signatures.c.hashvalues,
                   signatures.c.size, signatures.c.seen_at)
+
+
+def _signature_block(rows: Sequence[Any]) -> SignatureBlock:
+    ids, seen_at, blobs = zip(*rows, strict=True)
+    return SignatureBlock(list(ids), np.array(seen_at, dtype=np.float64),
+                          decode_hashvalue_rows(blobs))
+
+
+async def merged_partitions(sources: Sequence[AsyncIterator[Sequence[Any]]],
+                            key: Callable[[Any], Any]) -> AsyncIterator[list[Any]]:
+    """Merge streams of row lists, each stream sorted by `key`, into lists in `key` order.
+    Each step hands on every buffered row no stream can still undercut (up to the smallest
+    last key of the streams not exhausted), merged in C, then refills what it emptied."""
+    buffers: list[list[Any]] = [[] for _ in sources]
+    exhausted = [False] * len(sources)
+
+    async def refill(i: int) -> None:
+        while not buffers[i] and not exhausted[i]:
+            part = await anext(sources[i], None)
+            if part is None:
+                exhausted[i] = True
+            else:
+                buffers[i] = list(part)
+
+    for i in range(len(sources)):
+        await refill(i)
+    while any(buffers):
+        limits = [key(buffer[-1]) for buffer, done in zip(buffers, exhausted, strict=True)
+                  if buffer and not done]
+        taken = []
+        for i, buffer in enumerate(buffers):
+            cut = len(buffer) if not limits else bisect_right(buffer, min(limits), key=key)
+            taken.append(buffer[:cut])
+            buffers[i] = buffer[cut:]
+        yield list(heapq.merge(*taken, key=key))
+        for i in range(len(sources)):
+            await refill(i)
 
 
 def _indexed(*, seen_since: float | None = None, keys: list[str] | None = None) -> Any:
@@ -541,14 +591,16 @@ _UPGRADED = (
             canonical_ingest_id=bindparam("b_canonical"),
             title=func.coalesce(bindparam("b_title"), documents.c.title))
 )
-# The signature an upgrade replaces, kept as an alias under the upgrading ingest's key (read
-# before the replacement: the same transaction, statements in order).
+# The signature an upgrade replaces, kept as an alias under the upgrading ingest's key, with
+# the URL of the page it was taken from (read before the replacement: the same transaction,
+# statements in order).
 _FORMER_KEPT = alias_signatures.insert().from_select(
     ["key", "document_id", "text_hash", "hashvalues", "size", "seen_at", "url", "match_text"],
     select(bindparam("b_key", type_=String), signatures.c.document_id, signatures.c.text_hash,
-           signatures.c.hashvalues, signatures.c.size, signatures.c.seen_at, documents.c.url,
+           signatures.c.hashvalues, signatures.c.size, signatures.c.seen_at, ingests.c.url,
            func.coalesce(signatures.c.match_text, documents.c.text))
     .join(documents, documents.c.id == signatures.c.document_id)
+    .join(ingests, ingests.c.id == documents.c.canonical_ingest_id)
     .where(signatures.c.document_id == bindparam("b_id")),
 )
 _SIGNATURE_REPLACED = (
@@ -575,10 +627,10 @@ class _BatchWrite:
         self.new_signatures: dict[str, dict[str, Any]] = {}
         self.changed: dict[str, dict[str, Any]] = {}  # existing documents: their changes
         self.replaced_signatures: dict[str, dict[str, Any]] = {}
-        # Aliases: the former signatures of upgraded documents stored before this batch (copied
+        # Alias signatures: upgraded documents' former ones stored before this batch (copied
         # by key), and rows written as they are (this batch's documents' former ones, copies).
-        self.formers_stored: list[dict[str, Any]] = []
-        self.aliases_new: list[dict[str, Any]] = []
+        self.former_copies: list[dict[str, Any]] = []
+        self.alias_rows: list[dict[str, Any]] = []
         self.formers_kept: set[str] = set()
         self.provenance: list[dict[str, Any]] = []
         self.aliases: list[dict[str, Any]] = []
@@ -670,7 +722,7 @@ class _BatchWrite:
         row = self._row_of(doc_id)
         owner = hash_owner.get(fp.text_hash)
         if decision.verdict.alias:
-            self.aliases_new.append({
+            self.alias_rows.append({
                 "key": alias_key_for(decision.ingest.id), "document_id": doc_id,
                 "text_hash": fp.text_hash, "hashvalues": encode_hashvalues(fp.hashvalues),
                 "size": fp.size, "seen_at": decision.ingest.received_at.timestamp(),
@@ -702,13 +754,13 @@ class _BatchWrite:
         created = self.new_documents.get(doc_id)
         if created is not None:
             signature = self.new_signatures[doc_id]
-            self.aliases_new.append({
+            self.alias_rows.append({
                 "key": key, "document_id": doc_id, "text_hash": signature["text_hash"],
                 "hashvalues": signature["hashvalues"], "size": signature["size"],
                 "seen_at": signature["seen_at"], "url": created["url"],
                 "match_text": signature["match_text"] or created["text"]})
         else:
-            self.formers_stored.append({"b_key": key, "b_id": doc_id})
+            self.former_copies.append({"b_key": key, "b_id": doc_id})
 
     def _row_of(self, doc_id: str) -> dict[str, Any]:
         """The row being inserted, or the changes to an existing document (copies counted)."""
@@ -726,10 +778,10 @@ class _BatchWrite:
         if self.new_documents:
             await conn.execute(documents.insert(), list(self.new_documents.values()))
             await conn.execute(signatures.insert(), list(self.new_signatures.values()))
-        if self.aliases_new:
-            await conn.execute(alias_signatures.insert(), self.aliases_new)
-        if self.formers_stored:  # before the signatures and texts are replaced
-            await conn.execute(_FORMER_KEPT, self.formers_stored)
+        if self.alias_rows:
+            await conn.execute(alias_signatures.insert(), self.alias_rows)
+        if self.former_copies:  # before the signatures and texts are replaced
+            await conn.execute(_FORMER_KEPT, self.former_copies)
         if self.replaced_signatures:
             await conn.execute(_SIGNATURE_REPLACED, [
                 {"b_id": doc_id, "b_text_hash": v["text_hash"], "b_hashvalues": v["hashvalues"],
