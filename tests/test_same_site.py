@@ -115,3 +115,27 @@ def test_lines_split_differently_are_still_shared() -> None:
     assert not still_one_story(b, a) and not still_one_story(a, b)
     copy = STORY_A.replace(" of ", " from ", 2) + "\n\n" + " ".join(review)
     assert still_one_story(copy, a) and still_one_story(a, copy)
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+async def test_an_upgraded_document_is_checked_as_the_site_its_text_came_from(
+        settings: Settings, batch_size: int) -> None:
+    """A story first seen on another site, then upgraded by the shop's page (the story and the
+    shop's block: it holds the story whole and more). Its canonical text now carries the
+    shop's chrome, so the shop's next story is checked against it as the shop's page — read
+    as the document's first URL, the check was skipped and the chrome merged them."""
+    articles = [
+        {"url": "https://news.example/a", "text": STORY_A},
+        {"url": "https://shop.example/posts/a", "text": page(STORY_A)},
+        {"url": "https://shop.example/posts/b", "text": page(STORY_B)},
+    ]
+    rows = await run(settings, articles, WorkerOptions(concurrency=1, batch_size=batch_size))
+    document = {url: row["document_id"] for url, row in rows.items()}
+    match = {url: row["match"] for url, row in rows.items()}
+    assert {row["status"] for row in rows.values()} == {"done"}
+    assert document["https://shop.example/posts/a"] == document["https://news.example/a"]
+    if batch_size == 1:  # precondition: the shop's page became the canonical text
+        clean_a, clean_shop_a = clean(STORY_A, "https://news.example/a"), clean(page(STORY_A))
+        assert decide(fingerprint(clean_shop_a), [entry("a", clean_a)]).upgrade
+        assert match["https://shop.example/posts/a"] == "near"
+    assert document["https://shop.example/posts/b"] != document["https://news.example/a"]

@@ -327,8 +327,8 @@ class Store(Protocol):
         """Documents whose canonical text has one of these hashes: text hash → document id."""
 
     async def canonical_texts(self, document_ids: Collection[str]) -> dict[str, tuple[str, str]]:
-        """Per index key (unknown ones left out): the canonical URL and text of a document,
-        or of a former canonical (`IndexEntry.alias_of`) the URL and text it was."""
+        """Per index key (unknown ones left out): a document's canonical text and the URL of
+        the page it came from (after an upgrade, the upgrader's), or an alias's own."""
 
     async def url_documents(self, urls: Collection[str]) -> dict[str, UrlDocument]:
         """The document each known URL last contributed to."""

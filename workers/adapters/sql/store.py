@@ -211,11 +211,15 @@ class SqlStore:
         async with self.engine.connect() as conn:
             # The text the signature was taken from: the untrimmed one, where learned
             # boilerplate trimmed the stored text (the same-site check compares page alone).
-            # Aliases (keys of `alias_signatures`) are read with their own texts.
+            # The URL is the canonical text's page, not the document's first one: an upgrade
+            # replaced the text, and the same-site check must see whose chrome it carries
+            # (read as the first URL, a site's other story matched an upgraded page's leftover
+            # chrome through the service). Aliases are read with their own texts.
             text = func.coalesce(signatures.c.match_text, documents.c.text)
             keys = list(document_ids)
-            current = (select(documents.c.id, documents.c.url, text)
+            current = (select(documents.c.id, ingests.c.url, text)
                        .join(signatures, signatures.c.document_id == documents.c.id)
+                       .join(ingests, ingests.c.id == documents.c.canonical_ingest_id)
                        .where(documents.c.id.in_(keys)))
             aliases = (select(alias_signatures.c.key, alias_signatures.c.url,
                               alias_signatures.c.match_text)
