@@ -5,11 +5,20 @@ dateline, a note, a cut, changed words) still joins its original."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import pytest
 
+from canonry.service.acceptance import accept_and_dispatch
 from canonry.service.config import Settings
+from canonry.service.ingest import new_ingests, validate_articles
+from canonry.workers.adapters.memory.index import MemoryIndex
+from canonry.workers.adapters.memory.queue import InProcessQueue
+from canonry.workers.adapters.sql.store import SqlStore
 from canonry.workers.article import RawArticle
-from canonry.workers.clean.extract import extract
+from canonry.workers.clean.chrome import ChromeModel
+from canonry.workers.clean.extract import extract, extract_page
 from canonry.workers.dedup.fingerprint import fingerprint
 from canonry.workers.dedup.lsh import IndexEntry
 from canonry.workers.dedup.match import (
@@ -19,8 +28,11 @@ from canonry.workers.dedup.match import (
     still_one_story,
     verified_similarity,
 )
-from canonry.workers.worker import WorkerOptions
+from canonry.workers.identity import document_id_for
+from canonry.workers.ports import Claim
+from canonry.workers.worker import Worker, WorkerOptions
 from tests import synthetic
+from tests.test_aligned import ingest_rows
 from tests.test_batch_engine import run
 
 # What a shop's pages keep around every post: a block of product prose the cleaner takes for
@@ -139,3 +151,65 @@ async def test_an_upgraded_document_is_checked_as_the_site_its_text_came_from(
         assert decide(fingerprint(clean_shop_a), [entry("a", clean_a)]).upgrade
         assert match["https://shop.example/posts/a"] == "near"
     assert document["https://shop.example/posts/b"] != document["https://news.example/a"]
+
+
+class _RivalCommitsFirst:
+    """The store as this worker sees it while another worker finishes a claimed story first:
+    the rival's batch commits just before this worker's decisions do."""
+
+    def __init__(self, store: SqlStore, rival_commit: Callable[[], Awaitable[None]]) -> None:
+        self._store, self._rival_commit = store, rival_commit
+        self.recorded: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def record(self, decisions: Any) -> Any:
+        await self._rival_commit()
+        self.recorded.extend(d.ingest.url for d in decisions)
+        return await self._store.record(decisions)
+
+
+async def test_a_rival_of_the_same_site_is_waited_for_not_taken_on_its_signature(
+        settings: Settings) -> None:
+    """Another worker has claimed one of the shop's stories and not committed it yet; this
+    worker's article, the shop's other story, verifies against it on their shared chrome.
+    Taken on its signature alone, the verdict would stand if the rival committed first, and
+    the check that keeps the two apart would never run. It is not decided past the rival: it
+    waits for its text, and is then judged as the shop's other story."""
+    store, queue, index = SqlStore.connect(settings.database_url), InProcessQueue(), MemoryIndex()
+    options = WorkerOptions(batch_size=1, retry_backoff=0.001)
+    rival = Worker(store, queue, index, options)
+    try:
+        articles = [{"url": "https://shop.example/posts/b", "text": page(STORY_B)},
+                    {"url": "https://shop.example/posts/a", "text": page(STORY_A)}]
+        await accept_and_dispatch(store, queue, new_ingests(validate_articles(articles,
+                                                                              batch=True)))
+        [claimed], [mine] = await queue.receive(1, 1.0), await queue.receive(1, 1.0)
+        text = extract_page(RawArticle(url=articles[0]["url"], text=page(STORY_B)),
+                            ChromeModel())[0]
+        fp = fingerprint(text.match_text)
+        assert await index.claim([Claim(IndexEntry(document_id_for(claimed.ingest_id),
+                                                   fp.text_hash, fp.hashvalues, fp.size, 0.0),
+                                        set())]) == [[]]
+        committed = []
+
+        async def rival_commit() -> None:
+            if not committed:
+                committed.append(True)
+                await rival.handle_batch([claimed])
+
+        watched = _RivalCommitsFirst(store, rival_commit)
+        worker = Worker(watched, queue, index, options)  # type: ignore[arg-type]
+        await worker.handle_batch([mine])
+        assert not committed  # not recorded against the uncommitted rival
+        await rival_commit()
+        [retry] = await queue.receive(1, 1.0)
+        assert retry.ingest_id == mine.ingest_id
+        await worker.handle_batch([retry])
+        rows = await ingest_rows(store)
+        assert {row["status"] for row in rows.values()} == {"done"}
+        assert rows[mine.ingest_id]["document_id"] != rows[claimed.ingest_id]["document_id"]
+    finally:
+        await queue.close()
+        await store.close()

@@ -403,12 +403,12 @@ class Worker:
         rivals = BandIndex()  # entries other workers claimed, met while claiming
         todo = open_items
         for round_ in range(MAX_CLAIM_ROUNDS):
-            if round_:  # rivals in doubt committed since they were met: their texts now
+            if round_:  # rivals committed since they were met: their texts now
                 texts.update(await self.store.canonical_texts({
-                    c.document_id for it in todo
-                    for c in nearest_in_doubt(it.analysis.fingerprint,
+                    key for it in todo
+                    for key in _texts_to_read(it.analysis.fingerprint,
                                               rivals.query(it.analysis.fingerprint.hashvalues))
-                    if c.document_id not in texts}))
+                    if key not in texts}))
             claims: list[Claim] = []
             claimers: list[_Item] = []
             for it in todo:
@@ -417,12 +417,11 @@ class Worker:
                 it.verdict = self._verdict(it, pool, urls.get(it.ingest.url), texts)
                 if it.verdict.kind == "new":
                     batch_new.replace(it.entry())
-                    # A candidate in doubt whose text is not at hand (another worker's claim,
-                    # not committed yet) was not judged: the claim loses to it, and the article
-                    # is judged again once that text is stored.
-                    unread = {c.document_id for c in nearest_in_doubt(it.analysis.fingerprint,
-                                                                      pool)
-                              if c.document_id not in texts}
+                    # A candidate that verifies or is in doubt whose text is not at hand
+                    # (another worker's claim, not committed yet) was not judged: the claim
+                    # loses to it, and the article is judged again once that text is stored.
+                    unread = {key for key in _texts_to_read(it.analysis.fingerprint, pool)
+                              if key not in texts}
                     claims.append(Claim(it.entry(), {c.document_id for c in pool} - unread))
                     claimers.append(it)
             lost = set()
@@ -447,11 +446,13 @@ class Worker:
 
         def confirm(entry: IndexEntry) -> bool:
             """A candidate of the same site must be one story beyond the lines both share (its
-            chrome); one whose text is not at hand (another worker's uncommitted claim) is
-            taken on its signature alone."""
+            chrome). One whose text is not at hand (another worker's uncommitted claim) is
+            not judged yet: taken on its signature alone, it could commit before this article
+            does and join a site's other story on its chrome, unchecked. The claim loses to it
+            instead (`_decide`), and the article waits for its text."""
             known = texts.get(entry.document_id)
-            return (known is None or publisher_of(known[0]) != site
-                    or still_one_story(text, known[1]))
+            return known is not None and (publisher_of(known[0]) != site
+                                          or still_one_story(text, known[1]))
 
         def text_of(entry: IndexEntry) -> str | None:
             known = texts.get(entry.document_id)
