@@ -634,10 +634,10 @@ class _BatchWrite:
         # Alias signatures: upgraded documents' former ones stored before this batch (copied
         # by key), and rows written as they are (this batch's documents' former ones, copies).
         self.former_copies: list[dict[str, Any]] = []
-        self.alias_rows: list[dict[str, Any]] = []
+        self.alias_signature_rows: list[dict[str, Any]] = []
         self.formers_kept: set[str] = set()
         self.provenance: list[dict[str, Any]] = []
-        self.aliases: list[dict[str, Any]] = []
+        self.url_alias_rows: list[dict[str, Any]] = []
         self.finished: list[dict[str, Any]] = []
         self.pages: list[tuple[str, Sequence[str]]] = []
         self.events: list[dict[str, Any]] = []  # the outbox rows, one per change
@@ -685,7 +685,7 @@ class _BatchWrite:
                 if decision.verdict.kind != "new" else "document.created",
             })
             self.provenance.append(_provenance_row(decision))
-            self.aliases.extend(_alias_rows(decision))
+            self.url_alias_rows.extend(_url_alias_rows(decision))
             self.finished.append({
                 "b_id": ingest.id, "b_document": doc_id, "b_match": decision.verdict.kind,
                 "b_similarity": decision.verdict.similarity, "b_now": self.now,
@@ -726,7 +726,7 @@ class _BatchWrite:
         row = self._row_of(doc_id)
         owner = hash_owner.get(fp.text_hash)
         if decision.verdict.alias:
-            self.alias_rows.append({
+            self.alias_signature_rows.append({
                 "key": alias_key_for(decision.ingest.id), "document_id": doc_id,
                 "text_hash": fp.text_hash, "hashvalues": encode_hashvalues(fp.hashvalues),
                 "size": fp.size, "seen_at": decision.ingest.received_at.timestamp(),
@@ -758,7 +758,7 @@ class _BatchWrite:
         created = self.new_documents.get(doc_id)
         if created is not None:
             signature = self.new_signatures[doc_id]
-            self.alias_rows.append({
+            self.alias_signature_rows.append({
                 "key": key, "document_id": doc_id, "text_hash": signature["text_hash"],
                 "hashvalues": signature["hashvalues"], "size": signature["size"],
                 "seen_at": signature["seen_at"], "url": created["url"],
@@ -782,8 +782,8 @@ class _BatchWrite:
         if self.new_documents:
             await conn.execute(documents.insert(), list(self.new_documents.values()))
             await conn.execute(signatures.insert(), list(self.new_signatures.values()))
-        if self.alias_rows:
-            await conn.execute(alias_signatures.insert(), self.alias_rows)
+        if self.alias_signature_rows:
+            await conn.execute(alias_signatures.insert(), self.alias_signature_rows)
         if self.former_copies:  # before the signatures and texts are replaced
             await conn.execute(_FORMER_KEPT, self.former_copies)
         if self.replaced_signatures:
@@ -808,7 +808,7 @@ class _BatchWrite:
             ])
         if self.provenance:
             await conn.execute(provenance.insert(), self.provenance)
-            await conn.execute(url_aliases.insert(), self.aliases)
+            await conn.execute(url_aliases.insert(), self.url_alias_rows)
             await conn.execute(_FINISH, self.finished)
         if self.events:
             await conn.execute(outbox.insert(), self.events)
@@ -825,7 +825,7 @@ def _provenance_row(decision: Decision) -> dict[str, Any]:
     }
 
 
-def _alias_rows(decision: Decision) -> list[dict[str, Any]]:
+def _url_alias_rows(decision: Decision) -> list[dict[str, Any]]:
     """The copy's own URL and each address its page declares (once per normal form)."""
     ingest = decision.ingest
     rows: dict[str, dict[str, Any]] = {}
