@@ -9,6 +9,8 @@ alias joins its document and never upgrades it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from sqlalchemy import select
 
 from canonry.schemas.tables import alias_signatures, ingests
 from canonry.service.acceptance import accept_and_dispatch
-from canonry.service.backends import open_backends
+from canonry.service.backends import Backends, open_backends
 from canonry.service.config import Settings
 from canonry.service.ingest import new_ingests, validate_articles
 from canonry.workers.adapters.memory.index import MemoryIndex
@@ -94,19 +96,33 @@ def ingest_id(article: dict) -> str:
     return ingest_id_for(article["url"], content_hash(article["text"], None))
 
 
+@asynccontextmanager
+async def processed(settings: Settings, articles: list[dict], batch_size: int = 1
+                    ) -> AsyncIterator[Backends]:
+    """The backends once one worker has processed the articles to the end."""
+    options = WorkerOptions(concurrency=1, batch_size=batch_size, retry_backoff=0.01)
+    async with open_backends(settings) as backends:
+        worker = Worker(backends.store, backends.queue, backends.index, options,
+                        InlineAnalyser())
+        await accept_and_dispatch(backends.store, backends.queue,
+                                  new_ingests(validate_articles(articles, batch=True)))
+        await run_worker_until_drained(worker, backends.queue)
+        yield backends
+
+
+async def process(settings: Settings, articles: list[dict]) -> None:
+    async with processed(settings, articles):
+        pass
+
+
 @pytest.mark.parametrize("batch_size", [1, 100])
 async def test_a_cut_copy_after_an_upgrade_joins_the_story(settings: Settings,
                                                            batch_size: int) -> None:
     """On every backend, one at a time (the replaced signature is copied in the database) and
     in one batch (the batch's own new document is upgraded): one document, whose replaced
     canonical is stored and indexed as its alias."""
-    options = WorkerOptions(concurrency=1, batch_size=batch_size, retry_backoff=0.01)
-    async with open_backends(settings) as backends:
+    async with processed(settings, ARTICLES, batch_size) as backends:
         store = backends.store
-        worker = Worker(store, backends.queue, backends.index, options, InlineAnalyser())
-        await accept_and_dispatch(store, backends.queue,
-                                  new_ingests(validate_articles(ARTICLES, batch=True)))
-        await run_worker_until_drained(worker, backends.queue)
         async with store.engine.connect() as conn:
             rows = {row.id: row for row in await conn.execute(select(ingests))}
             aliases = (await conn.execute(select(alias_signatures))).all()
@@ -148,16 +164,6 @@ async def test_a_restarted_worker_finds_the_story_by_its_alias(settings: Setting
     assert len(set(documents.values())) == 1, documents
 
 
-async def process(settings: Settings, articles: list[dict], batch_size: int = 1) -> None:
-    options = WorkerOptions(concurrency=1, batch_size=batch_size, retry_backoff=0.01)
-    async with open_backends(settings) as backends:
-        worker = Worker(backends.store, backends.queue, backends.index, options,
-                        InlineAnalyser())
-        await accept_and_dispatch(backends.store, backends.queue,
-                                  new_ingests(validate_articles(articles, batch=True)))
-        await run_worker_until_drained(worker, backends.queue)
-
-
 async def stored(settings: Settings) -> tuple[dict[str, Any], list[Any]]:
     """The ingest rows by URL and the alias rows."""
     store = SqlStore.connect(settings.database_url)
@@ -195,14 +201,8 @@ async def test_the_index_holds_the_aliases_the_store_wrote(settings: Settings) -
     articles = [{"url": "https://wire.example/story", "text": STORY},
                 {"url": "https://host.example/story", "text": BOXED},
                 {"url": "https://mirror.example/story", "text": fuller}]
-    options = WorkerOptions(concurrency=1, batch_size=100, retry_backoff=0.01)
-    async with open_backends(settings) as backends:
-        store = backends.store
-        worker = Worker(store, backends.queue, backends.index, options, InlineAnalyser())
-        await accept_and_dispatch(store, backends.queue,
-                                  new_ingests(validate_articles(articles, batch=True)))
-        await run_worker_until_drained(worker, backends.queue)
-        async with store.engine.connect() as conn:
+    async with processed(settings, articles, batch_size=100) as backends:
+        async with backends.store.engine.connect() as conn:
             upgraded = (await conn.execute(select(ingests.c.id).where(
                 ingests.c.match == "near"))).scalars().all()
             keys = set((await conn.execute(select(alias_signatures.c.key))).scalars())
