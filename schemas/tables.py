@@ -15,7 +15,7 @@
   the published text, `match_text` keeps what it read (the same-site check compares it too).
 - `alias_signatures`: other texts a document is found by, each under a key of its own, with
   the URL it came from: the canonical an upgrade replaced, and copies that told the story
-  differently (verified though they share under half their shingles with what they matched).
+  differently (verified by containment or on their texts, not by Jaccard).
   The LSH index holds them beside `signatures`: a later copy may resemble them, not the
   canonical.
 - `outbox`: one event per change (document created, updated, a duplicate added), written in the

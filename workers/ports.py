@@ -263,8 +263,8 @@ class DedupIndex(Protocol):
         entries only until the store has them can drop them)."""
 
     async def replace(self, entries: Sequence[IndexEntry]) -> None:
-        """Documents whose canonical text changed: index their new signatures instead (and
-        the former canonicals, under their own keys, beside them)."""
+        """Documents whose canonical text changed: index their new signatures instead; and
+        aliases (`IndexEntry.alias_of`), under their own keys, beside their documents'."""
 
     async def remove(self, document_ids: Sequence[str]) -> None: ...
 
@@ -286,8 +286,8 @@ class SignatureSource(Protocol):
     """Where an index that keeps no signatures reads the entries of its candidates."""
 
     async def index_entries_of(self, document_ids: Collection[str]) -> list[IndexEntry]:
-        """The stored entries under these keys, documents' and former canonicals' (those
-        unknown are left out)."""
+        """The stored entries under these keys, documents' and aliases' (those unknown are
+        left out)."""
 
 
 class Store(Protocol):
@@ -346,8 +346,8 @@ class Store(Protocol):
     async def failed_ingests(self, limit: int) -> list[dict[str, Any]]: ...
 
     async def index_entries(self, seen_since: float) -> list[IndexEntry]:
-        """Signatures of documents first seen since then, and their former canonicals':
-        what the LSH index holds."""
+        """Signatures of documents first seen since then, and of aliases: what the LSH index
+        holds."""
 
     def signature_blocks(self, seen_since: float,
                          size: int = 20_000) -> AsyncIterator[SignatureBlock]:

@@ -150,8 +150,8 @@ class BandIndex:
 
     One entry per document: the canonical text's signature (copies are not indexed, they
     resolve to the document they matched), plus aliases under keys of their own
-    (`IndexEntry.alias_of`). Entries older than the dedup window are
-    evicted by `evict_older_than`, so memory stays bounded under an endless feed.
+    (`IndexEntry.alias_of`). Entries older than the dedup window are evicted by
+    `evict_older_than`, so memory stays bounded under an endless feed.
     """
 
     def __init__(self, config: LSHConfig = DEFAULT_LSH) -> None:

@@ -270,7 +270,7 @@ def decide(
 def _first_confirmed(scored: list[tuple[float, IndexEntry]],
                      confirm: Callable[[IndexEntry], bool] | None
                      ) -> tuple[float, IndexEntry] | None:
-    """The highest-scoring candidate (ties: the smallest document id) that `confirm` accepts."""
+    """The highest-scoring candidate (ties: the smallest key) that `confirm` accepts."""
     scored = sorted(scored, key=lambda pair: (-pair[0], pair[1].document_id))
     return next((pair for pair in scored if confirm is None or confirm(pair[1])), None)
 

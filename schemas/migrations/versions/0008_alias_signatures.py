@@ -10,7 +10,7 @@ boxes), and a later copy of the story as first told became a second document; so
 resembling a member of the story that had been told differently (cut, edited, boxed) rather
 than the canonical. Those texts are now kept here, each under a key of its own
 (`identity.alias_key_for`), and indexed beside the canonicals: an upgrade's former canonical,
-and a copy verified though it shares under half its shingles with what it matched. Documents
+and a copy verified by containment or on its text rather than by Jaccard. Documents
 stored before this revision have none (their former texts are gone).
 """
 
