@@ -690,3 +690,38 @@ def test_a_list_of_rules_ending_in_semicolons_is_not_code() -> None:
                  "except where required by law;", "return to the main page for more",
                  "import duties rose again"):
         assert not rules.looks_like_code(line), line
+
+
+WINNERS = [f"{name} - {work} (Instructor: {teacher})" for name, work, teacher in (
+    ("Jasmine Chang", "Type and Expression", "John Nettleton"),
+    ("Evelyn Kim", "Music Festival", "Troy Alders"),
+    ("Zack Jacobson", "Sustainable Paints", "Thomas McNulty"),
+    ("Ariana Davies", "Walk Amongst the Flowers", "Laurie Makela"),
+    ("Amy Burke", "Second Stitch", "Fiona Blankenship"),
+    ("Sol Stern", "Happy Brand System", "Thomas McNulty"),
+)]
+LEAD_IN = ("The recognized projects span music festivals, sustainability initiatives and "
+           "consumer products. Here are the winners and their instructors:")
+
+
+def test_a_list_announced_at_the_end_of_the_body_is_kept() -> None:
+    """A body ending on "Here are the winners:" and its list (a copy cut after the list, or an
+    article that ends with one): the list costs the run more than it adds and no prose after
+    it pays for it, so the run alone ends on the lead-in."""
+    blocks = _blocks("Home", "Menu", P1, P2, LEAD_IN, *WINNERS, "Share", "About us", "Contact")
+    kept = clean_blocks(blocks, "en").paragraphs
+    assert kept == [P1, P2, LEAD_IN, *WINNERS]
+    without_rule = replace(DEFAULT_OPTIONS.body, announced_lists=False)
+    assert clean_blocks(blocks, "en", replace(DEFAULT_OPTIONS, body=without_rule)
+                        ).paragraphs == [P1, P2, LEAD_IN]
+
+
+def test_short_lines_after_a_body_not_announced_stay_out() -> None:
+    """The same lines after a body whose last sentence announces nothing are a footer's."""
+    blocks = _blocks("Home", "Menu", P1, P2, P3, *WINNERS, "About us", "Contact")
+    assert clean_blocks(blocks, "en").paragraphs == [P1, P2, P3]
+    # And an announced list is only as long as `announced_list_lines`.
+    two = replace(DEFAULT_OPTIONS.body, announced_list_lines=2)
+    announced = _blocks(P1, P2, LEAD_IN, *WINNERS)
+    assert clean_blocks(announced, "en", replace(DEFAULT_OPTIONS, body=two)
+                        ).paragraphs == [P1, P2, LEAD_IN, *WINNERS[:2]]

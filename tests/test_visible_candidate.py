@@ -90,3 +90,36 @@ def test_a_list_the_extractor_kept_as_extracted_stays() -> None:
     extracted, chosen, _ = _extract_page(article, _page(items, visible), None, None)
     assert extracted.text.split("\n\n") == items
     assert chosen.from_html
+
+
+def test_a_link_box_after_the_body_ends_the_visible_body() -> None:
+    """The visible text holds every sidebar and footer: past a body-sized run, a box of links
+    ("More videos") and the testimonials after it are the page's, not the article's, even when
+    they would outweigh their discount (frontierpediatrics.com, WCXB dev: F1 0.61 -> 1.00)."""
+    reviews = synthetic.story(97, paragraphs=5).split("\n\n")
+    testimonials = [line for n, review in enumerate(reviews) for line in (review, f"Parent {n}.")]
+    visible = [*NAV, *BODY, "More videos", "Summer safety tips", *testimonials, *FOOTER]
+    article = RawArticle(url="https://example.com/a", html="<html></html>")
+    extracted, chosen, _ = _extract_page(article, _page(BODY, visible), None, None)
+    assert extracted.text.split("\n\n") == BODY and chosen.from_html
+    # The precondition: cleaned as a text page is, the visible text keeps the testimonials.
+    as_text = extract(RawArticle(url="https://example.com/a", text="\n\n".join(visible)))
+    assert testimonials[0] in as_text.text
+
+
+def test_a_mega_menu_with_descriptions_is_not_joined_to_the_visible_body() -> None:
+    """A clinic's menu: a heading, three services and a one-sentence description per section,
+    fourteen times. Its descriptions hold a quarter of the body's worth of prose, but spread
+    over some sixty short lines: in the visible text that is a menu, not the article's intro
+    (spinemd.com, WCXB dev)."""
+    menu = [line for k in range(14) for line in (
+        f"Section {k}",
+        f"Our team number {k} helps each patient recover from pain with care made for them.",
+        f"Therapy {k}a", f"Therapy {k}b", f"Therapy {k}c")]
+    visible = [*menu, *BODY, *FOOTER]
+    article = RawArticle(url="https://example.com/a", html="<html></html>")
+    extracted, chosen, _ = _extract_page(article, _page(BODY[:5], visible), None, None)
+    assert extracted.text.split("\n\n") == BODY and not chosen.from_html
+    # The precondition: cleaned as a text page is (no lines-per-word bar), the menu joins.
+    as_text = extract(RawArticle(url="https://example.com/a", text="\n\n".join(visible)))
+    assert menu[1] in as_text.text

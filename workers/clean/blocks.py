@@ -21,6 +21,7 @@ from canonry.workers.clean.body import (
     BodyOptions,
     Label,
     enclosed_short_lines,
+    extend_announced_list,
     extend_run,
     label_block,
     mark_data_runs,
@@ -291,6 +292,7 @@ def clean_blocks(
     if options.select_run:
         free = enclosed_short_lines(labels, norms, options.body)
         start, end = extend_run(labels, select_run(labels, options.body, free), options.body)
+        start, end = extend_announced_list(labels, norms, (start, end), options.body)
     else:
         start, end = 0, trim_tail(labels, options.body)
     for n in range(len(work)):
