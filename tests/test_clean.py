@@ -26,6 +26,7 @@ from canonry.workers.clean.rules import (
     starts_like_headline,
     stopwords,
 )
+from tests import synthetic
 
 EN = stopwords("en")
 P1 = (
@@ -725,3 +726,15 @@ def test_short_lines_after_a_body_not_announced_stay_out() -> None:
     announced = _blocks(P1, P2, LEAD_IN, *WINNERS)
     assert clean_blocks(announced, "en", replace(DEFAULT_OPTIONS, body=two)
                         ).paragraphs == [P1, P2, LEAD_IN, *WINNERS[:2]]
+
+
+def test_a_box_of_links_inside_a_guide_does_not_end_it() -> None:
+    """"Also read:" and a teaser in the middle of a guide: the guide goes on after it. Counted
+    at half its worth, the prose after the box no longer paid for the box."""
+    story = synthetic.story(7, paragraphs=5).split("\n\n")
+    blocks = _blocks("Home", "Menu", *story[:3], "Also read:", "Ten Tips For Your Garden",
+                     *story[3:], "About us", "Contact")
+    kept = clean_blocks(blocks, "en").paragraphs
+    assert [p for p in kept if p in story] == story and "About us" not in kept
+    half = replace(DEFAULT_OPTIONS.body, links_discount=0.5)
+    assert clean_blocks(blocks, "en", replace(DEFAULT_OPTIONS, body=half)).paragraphs == story[:3]
