@@ -325,6 +325,16 @@ def _neighbour_run(labels: Sequence[tuple[Label, float]], first: int, step: int,
     return best_at, best
 
 
+def _worth_joining(score: float, worth: float, joined: Sequence[tuple[Label, float]],
+                   options: BodyOptions) -> bool:
+    """Whether prose worth `score`, reached across the blocks `joined` (the stretch and the
+    prose beside it), joins a run worth `worth` (`BodyOptions.join_words`, `join_share`,
+    `join_words_per_line`)."""
+    lines = sum(label is not Label.PROSE for label, _ in joined)
+    return score >= max(options.join_words, options.join_share * worth,
+                        options.join_words_per_line * lines)
+
+
 def extend_run(labels: Sequence[tuple[Label, float]], span: tuple[int, int],
                options: BodyOptions = DEFAULT_BODY) -> tuple[int, int]:
     """The run joined with the prose beside it across a stretch of subheadings, list items or
@@ -344,9 +354,7 @@ def extend_run(labels: Sequence[tuple[Label, float]], span: tuple[int, int],
         if j >= len(labels) or labels[j][0] is not Label.PROSE:
             break
         last, score = _neighbour_run(labels, j, 1, options)
-        lines = sum(labels[k][0] is not Label.PROSE for k in range(end, last + 1))
-        if score < max(options.join_words, options.join_share * worth,
-                       options.join_words_per_line * lines):
+        if not _worth_joining(score, worth, labels[end : last + 1], options):
             break
         end, worth = last + 1, worth + score
     while True:  # leftwards
@@ -356,9 +364,7 @@ def extend_run(labels: Sequence[tuple[Label, float]], span: tuple[int, int],
         if j < 0 or labels[j][0] is not Label.PROSE:
             break
         first, score = _neighbour_run(labels, j, -1, options)
-        lines = sum(labels[k][0] is not Label.PROSE for k in range(first, start))
-        if score < max(options.join_words, options.join_share * worth,
-                       options.join_words_per_line * lines):
+        if not _worth_joining(score, worth, labels[first:start], options):
             break
         start, worth = first, worth + score
     return start, end
