@@ -23,6 +23,7 @@ from canonry.workers.clean.rules import (
     is_end_marker,
     is_legal_notice,
     is_links_marker,
+    is_posted_line,
     starts_like_headline,
     stopwords,
 )
@@ -468,7 +469,17 @@ def test_boilerplate_cues_find_what_the_full_pattern_finds() -> None:
     ]  # fmt: skip
     assert sum(is_boilerplate(line) for line in lines) == 17
     for line in lines:
-        assert is_boilerplate(line) == bool(full.search(line)), line
+        assert is_boilerplate(line) == (bool(full.search(line)) or is_posted_line(line)), line
+
+
+def test_a_byline_is_boilerplate_and_a_sentence_that_starts_alike_is_not() -> None:
+    for line in ("Posted by Ann", "Updated on November 20, 2019 at 5:27 am CST",
+                 "Posted on December 20, 2025 by Jean-Luc Aufranc (CNXSoft) - 5 Comments on "
+                 "Do you need 14 USB ports on your Raspberry Pi 5?"):
+        assert is_posted_line(line) and is_boilerplate(line), line
+    sentence = ("Posted on social media by the performance analysts at Digital Foundry, the "
+                "Stadia port of the game runs in two modes, one of them at a steady frame rate.")
+    assert not is_posted_line(sentence) and not is_boilerplate(sentence)
 
 
 def test_a_cookie_consent_panel_is_not_the_body() -> None:

@@ -153,7 +153,6 @@ def is_links_marker(text: str) -> bool:
 _BOILERPLATE_LINE = re.compile(
     r"""(?:
         (?:advertisement|advertising|sponsored(?:\s+content)?|ad)$
-      | (?:posted|published|updated|last\s+updated)\s*(?:by|on|at|:)\b
       | (?:share|shares|tweet|email|print|reply|menu|search|home|login|log\s+in|sign\s+in)$
       | (?:read|view|see|show|load)\s+(?:more|all)$          # a link's label
       | (?:follow\s+us|connect\s+with\s+us)\b
@@ -201,9 +200,24 @@ _PHRASE_CUES = (
 )  # fmt: skip
 
 
+# "Posted on <date> by <name>", "Updated: 5:27 am": a byline or dateline is short or carries
+# a date. A sentence that starts alike is the article's ("Posted on social media by the
+# analysts at Digital Foundry, the Stadia port ..." was dropped, and a copy that lost its tail
+# was then too short to outweigh the deals teasers below it: mspoweruser.com, ARB).
+_POSTED = re.compile(r"(?:posted|published|updated|last\s+updated)\s*(?:by|on|at|:)\b",
+                     re.IGNORECASE)
+POSTED_LINE_WORDS = 15
+
+
+def is_posted_line(text: str) -> bool:
+    """A byline or dateline: "Posted by ...", "Updated on ..." (see `_POSTED`)."""
+    return bool(_POSTED.match(text)) and (len(line_words(text)) < POSTED_LINE_WORDS
+                                          or any(c.isdigit() for c in text))
+
+
 def is_boilerplate(text: str) -> bool:
     """A boilerplate label, notice or phrase."""
-    if _BOILERPLATE_LINE.match(text):
+    if _BOILERPLATE_LINE.match(text) or is_posted_line(text):
         return True
     lower = text.lower()
     return any(cue in lower for cue in _PHRASE_CUES) and bool(_BOILERPLATE_PHRASE.search(text))
