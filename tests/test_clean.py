@@ -14,12 +14,13 @@ from canonry.workers.clean.blocks import (
     is_caption,
     is_credit,
 )
-from canonry.workers.clean.body import Label, label_block, select_run
+from canonry.workers.clean.body import DEFAULT_BODY, Label, label_block, select_run
 from canonry.workers.clean.parse import Block, parse_text
 from canonry.workers.clean.rules import (
     has_figures,
     is_boilerplate,
     is_date_line,
+    is_doubled,
     is_end_marker,
     is_legal_notice,
     is_links_marker,
@@ -223,6 +224,18 @@ def test_headline_teasers_are_not_prose() -> None:
     assert not starts_like_headline(
         "Turkish President Recep Tayyip Erdogan on Wednesday furiously criticised the US", EN
     )
+
+
+def test_a_teaser_said_twice_is_not_prose() -> None:
+    """A link's text and its title run together: 20 words that read as prose (nypost.com, ARB:
+    a column of them outweighed a short story's copy)."""
+    teaser = "Slash an extra 15% off these early Black Friday sales on laptops and phones today"
+    doubled = f"{teaser} {teaser}"
+    # The precondition: long enough to be prose without a sentence's end.
+    assert len(doubled.split()) >= DEFAULT_BODY.unpunctuated_prose_words
+    assert is_doubled(doubled) and label_block(doubled, EN)[0] is Label.SHORT
+    assert not is_doubled("Bye bye")  # a short line says little twice: under six words
+    assert not is_doubled("The cat sat on the mat and the cat sat on the rug")
 
 
 def test_body_is_the_run_of_prose_with_its_subheadings() -> None:

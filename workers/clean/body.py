@@ -146,7 +146,7 @@ def label_block(
     if weight < options.unpunctuated_prose_words and not rules.SENTENCE_END.search(text):
         # Headlines, labels and link texts rarely end like a sentence.
         return Label.SHORT, weight
-    if rules.is_fused_menu(text, weight):
+    if rules.is_fused_menu(text, weight) or rules.is_doubled(text):
         return Label.SHORT, weight
     if options.headline_teasers and rules.starts_like_headline(text, stop):
         # "Headline In Title CaseThe summary..." — link teasers fused with their summary.

@@ -215,6 +215,19 @@ def is_posted_line(text: str) -> bool:
                                           or any(c.isdigit() for c in text))
 
 
+# A teaser whose link text and title (or image alt) were run together: the same words twice
+# ("Best Black Friday deals on mattresses 2019 Best Black Friday deals on mattresses 2019").
+# A line of 20 such words reads as prose; no labelled body line of either dev set is one.
+DOUBLED_MIN_WORDS = 6
+
+
+def is_doubled(text: str) -> bool:
+    """The line says the same words twice in a row."""
+    words = line_lower_words(text)
+    half, odd = divmod(len(words), 2)
+    return len(words) >= DOUBLED_MIN_WORDS and not odd and words[:half] == words[half:]
+
+
 def is_boilerplate(text: str) -> bool:
     """A boilerplate label, notice or phrase."""
     if _BOILERPLATE_LINE.match(text) or is_posted_line(text):
