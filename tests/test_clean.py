@@ -289,6 +289,19 @@ def test_comments_after_the_article_are_not_the_body() -> None:
     assert clean_blocks(page.blocks, "en").paragraphs == [P1, P2, P3, P4, P5]
 
 
+def test_the_comments_under_a_short_story_are_not_its_body() -> None:
+    """A news brief (or a copy cut to its first paragraphs) of about a hundred words: the
+    comments after "N comments" are discounted all the same, and do not outweigh it
+    (macrumors.com, ARB, cut to 60 %)."""
+    comments = synthetic.story(97, paragraphs=5).split("\n\n")
+    story = [P1, P2, P3, P4]
+    assert 75 < sum(len(p.split()) for p in story) < 150  # the precondition: a short story
+    assert sum(len(c.split()) for c in comments) > 2 * sum(len(p.split()) for p in story)
+    page = parse_text("\n\n".join([*story, "[ 167 comments ]", "Top Rated Comments",
+                                     *comments]))
+    assert clean_blocks(page.blocks, "en").paragraphs == story
+
+
 def test_comments_under_a_replies_to_heading_are_not_the_body() -> None:
     # WordPress heads a post's comments "N Replies to “Title”": unrecognised, the comments
     # joined the story, or outweighed a short one and were kept instead (syndication-wcxb).
