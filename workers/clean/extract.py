@@ -147,9 +147,9 @@ class Overlap:
 
 
 def overlap(candidate: Sequence[str], body: Sequence[str]) -> Overlap:
-    """How the paragraphs `candidate` lie against the paragraphs `body` (keys, see `key`).
-    A paragraph is the body's when half its 4-grams are (a short line: when it is one of
-    the body's lines)."""
+    """How the paragraphs `candidate` lie against the paragraphs `body` (both as
+    `Cleaned.paragraph_keys`). A paragraph is the body's when half its 4-grams are (a line
+    of under four words: when it is one of the body's lines)."""
     words = [line_lower_words(p) for p in candidate]
     ours = word_grams([w for p in body for w in line_lower_words(p)])
     theirs = word_grams([w for ws in words for w in ws])

@@ -200,7 +200,7 @@ _PHRASE_CUES = (
 )  # fmt: skip
 
 
-# "Posted on <date> by <name>", "Updated: 5:27 am": a byline or dateline is short or carries
+# "Posted on <date> by <name>", "Updated on 20 Nov 2019": a byline or dateline is short or has
 # a date. A sentence that starts alike is the article's ("Posted on social media by the
 # analysts at Digital Foundry, the Stadia port ..." was dropped, and a copy that lost its tail
 # was then too short to outweigh the deals teasers below it: mspoweruser.com, ARB).
